@@ -1,0 +1,48 @@
+# servq task runner. `make` lists the tasks; `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint typecheck format docs bench bench-ingest clean
+
+help: ## List the tasks
+	@echo "servq tasks:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install servq with its dev tools
+
+demo: $(STAMP) ## Install, generate the demo data set and load it into ./servq-data
+	$(BIN)/servq demo $(DEMO_ARGS)
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP) ## mypy (strict) on src/
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+docs: $(STAMP) ## Regenerate docs/metrics.md from the metric catalogue
+	$(BIN)/python -m servq.metrics.docgen docs/metrics.md
+
+bench: bench-ingest ## Run every benchmark
+
+bench-ingest: $(STAMP) ## 1M-row ticket CSV into the warehouse vs DuckDB's own read_csv
+	$(BIN)/python bench/ingest.py
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

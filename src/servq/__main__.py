@@ -1,0 +1,5 @@
+"""``python -m servq`` runs the command line."""
+
+from servq.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Built-in calendars, one YAML file each; listed by ``servq.calendar.registry``."""

@@ -1,0 +1,1 @@
+"""Data intake: readers, mapping profiles, validation, quarantine and the idempotent merge."""

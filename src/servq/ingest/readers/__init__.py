@@ -1,0 +1,1 @@
+"""File readers: CSV, Excel, JSON/JSON Lines, Parquet, XES."""

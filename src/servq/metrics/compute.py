@@ -1,0 +1,455 @@
+"""Compute catalogue metrics by any dimensions and time grain, in the warehouse engine.
+
+Owns: turning metric definitions into one Ibis aggregation per fact source, with filters,
+periods in a chosen time zone, business-time durations through the clock grid, and formulas
+evaluated in the engine (division by zero gives null, never an error). The result is a pandas
+DataFrame: the dimensions, ``period`` when a grain is given, then one column per metric and one
+per extra statistic (``first_reply_time_p90``).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from servq.errors import ServqError
+from servq.metrics.catalogue_registry import Catalogue
+from servq.metrics.clockgrid import business_seconds, clock_grid, with_local_time
+from servq.metrics.facts import FACTS
+from servq.metrics.model import Measure, MetricSpec
+from servq.warehouse.store import Warehouse
+
+Grain = Literal["hour", "day", "week", "month", "quarter", "year"]
+GRAIN_PERIODS = {
+    "hour": "h",
+    "day": "D",
+    "week": "W-SUN",
+    "month": "M",
+    "quarter": "Q",
+    "year": "Y",
+}
+GRAIN_UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+QUANTILES = {"median": 0.5, "p50": 0.5, "p90": 0.9, "p95": 0.95}
+
+
+@dataclass(frozen=True)
+class Request:
+    metrics: tuple[str, ...]
+    by: tuple[str, ...] = ()
+    grain: Grain | None = None
+    start: date | datetime | None = None
+    end: date | datetime | None = None  # exclusive for datetimes; a date means "through that day"
+    where: Mapping[str, Any] | None = None
+    calendar: str | None = None
+    timezone: str | None = None
+    params: Mapping[str, float] | None = None
+
+
+def _literal(value: Any, params: Mapping[str, float]) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        name = value[1:]
+        if name not in params:
+            raise ServqError(f"unknown parameter {value}")
+        return params[name]
+    return value
+
+
+def filter_expr(
+    t: ir.Table, flt: Mapping[str, Any], params: Mapping[str, float]
+) -> ir.BooleanValue | None:
+    """The conjunction of a filter mapping: {col: value | [values] | {op: value}}."""
+    parts: list[ir.BooleanValue] = []
+    for col, cond in flt.items():
+        if col not in t.columns:
+            raise ServqError(f"no column '{col}' to filter on; columns: {', '.join(t.columns)}")
+        c = t[col]
+        if isinstance(cond, dict):
+            for op, raw in cond.items():
+                v = _literal(raw, params)
+                if op == "eq":
+                    parts.append(c == v)
+                elif op == "ne":
+                    parts.append(c != v)
+                elif op == "in":
+                    parts.append(c.isin(list(v)))
+                elif op == "not_in":
+                    parts.append(~c.isin(list(v)))
+                elif op == "gt":
+                    parts.append(c > v)
+                elif op == "gte":
+                    parts.append(c >= v)
+                elif op == "lt":
+                    parts.append(c < v)
+                elif op == "lte":
+                    parts.append(c <= v)
+                elif op == "not_null":
+                    parts.append(c.notnull() if v else c.isnull())
+                elif op == "is_null":
+                    parts.append(c.isnull() if v else c.notnull())
+                else:
+                    raise ServqError(f"unknown filter operator '{op}'")
+        elif isinstance(cond, list | tuple):
+            parts.append(c.isin([_literal(v, params) for v in cond]))
+        else:
+            parts.append(c == _literal(cond, params))
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = out & p
+    return out
+
+
+_OPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+}
+
+
+def eval_formula(formula: str, names: Mapping[str, Any]) -> Any:
+    """Evaluate arithmetic over Ibis columns; a division by zero gives null on every engine."""
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return ibis.literal(float(node.value))
+        if isinstance(node, ast.Name):
+            v = names[node.id]
+            return ibis.literal(float(v)) if isinstance(v, int | float) else v.cast("float64")
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.BinOp):
+            left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Div):
+                return left / right.nullif(0)
+            return _OPS[type(node.op)](left, right)
+        raise ServqError(f"unsupported formula element {type(node).__name__}")
+
+    return ev(ast.parse(formula, mode="eval"))
+
+
+def _agg(t: ir.Table, m: Measure, where: ir.BooleanValue | None, value: ir.Column | None) -> Any:
+    if m.agg == "count":
+        return t.count(where=where) if where is not None else t.count()
+    assert value is not None
+    if m.agg == "sum":
+        return value.sum(where=where)
+    if m.agg == "mean":
+        return value.mean(where=where)
+    if m.agg in QUANTILES:
+        return value.quantile(QUANTILES[m.agg], where=where)
+    if m.agg == "min":
+        return value.min(where=where)
+    if m.agg == "max":
+        return value.max(where=where)
+    if m.agg == "count_distinct":
+        return value.nunique(where=where)
+    raise ServqError(f"unknown aggregate {m.agg}")
+
+
+class MetricEngine:
+    """Computes metrics over one warehouse (DuckDB, or any Ibis backend holding the same tables)."""
+
+    def __init__(self, wh: Warehouse, catalogue: Catalogue) -> None:
+        self.wh = wh
+        self.catalogue = catalogue
+
+    # -- periods and clocks ---------------------------------------------------------------------
+    def _source_span(self, source: str) -> tuple[datetime, datetime] | None:
+        """Earliest and latest instant in a source's tables: the span a clock must cover."""
+        from servq.warehouse.schema import TABLES
+
+        tables = {"case": ["case", "case_event"]}.get(source, [source])
+        lows, highs = [], []
+        for name in tables:
+            t = self.wh.table(name)
+            cols = [c.name for c in TABLES[name].columns if c.type == "timestamp"]
+            aggs = {}
+            for c in cols:
+                aggs[f"lo_{c}"] = t[c].min()
+                aggs[f"hi_{c}"] = t[c].max()
+            row = t.aggregate(**aggs).to_pandas().iloc[0]
+            lows += [row[f"lo_{c}"] for c in cols if pd.notna(row[f"lo_{c}"])]
+            highs += [row[f"hi_{c}"] for c in cols if pd.notna(row[f"hi_{c}"])]
+        if not lows:
+            return None
+        return pd.Timestamp(min(lows)).to_pydatetime(), pd.Timestamp(max(highs)).to_pydatetime()
+
+    def _grid(self, calendar: Any, span: tuple[datetime, datetime]) -> ir.Table:
+        from servq.calendar import BusinessClock
+
+        clock = BusinessClock(calendar, span[0], span[1], folders=self._calendar_folders())
+        return ibis.memtable(clock_grid(clock))
+
+    def _calendar_folders(self) -> list[Any]:
+        from pathlib import Path
+
+        return [Path(self.wh.path).parent / "calendars"] if self.wh.path != ":memory:" else []
+
+    # -- computing ------------------------------------------------------------------------------
+    def compute(self, req: Request) -> pd.DataFrame:
+        specs = [self.catalogue.get(m) for m in req.metrics]
+        by_source: dict[str, list[MetricSpec]] = {}
+        for s in specs:
+            by_source.setdefault(s.source, []).append(s)
+        frames = []
+        for source, group in by_source.items():
+            frames.append(self._compute_source(source, group, req))
+        keys = [*req.by, *(["period"] if req.grain else [])]
+        out = frames[0]
+        for f in frames[1:]:
+            out = out.merge(f, on=keys, how="outer") if keys else pd.concat([out, f], axis=1)
+        if keys:
+            out = out.sort_values(keys, kind="stable").reset_index(drop=True)
+        return out
+
+    def _compute_source(self, source: str, specs: list[MetricSpec], req: Request) -> pd.DataFrame:
+        params: dict[str, float] = {}
+        for s in specs:
+            params.update(s.params)
+        params.update(req.params or {})
+        facts = FACTS[source]
+        kwargs: dict[str, Any] = {}
+        if source in ("case", "interaction") and "repeat_days" in params:
+            kwargs["repeat_days"] = int(params["repeat_days"])
+        if source == "interaction" and "short_abandon_seconds" in params:
+            kwargs["short_abandon_seconds"] = params["short_abandon_seconds"]
+        zone = req.timezone
+        if req.calendar:
+            from servq.calendar import load_calendar
+
+            zone = zone or load_calendar(req.calendar, self._calendar_folders()).timezone
+        business = bool(req.calendar) and any(s.business_time for s in specs)
+        grid = None
+        if business or (zone not in (None, "UTC") and req.grain is not None):
+            span = self._source_span(source)
+            if span is None:
+                return self._empty(specs, req)
+            grid = self._grid(req.calendar if business else _zone_calendar(zone or "UTC"), span)
+        if business and grid is not None and source == "case":
+            kwargs["seconds"] = business_seconds(grid)
+        t = facts(self.wh, **kwargs)
+        for d in req.by:
+            if d not in t.columns:
+                raise ServqError(
+                    f"cannot slice {source} metrics by '{d}'; dimensions: {', '.join(t.columns)}"
+                )
+        if req.where:
+            cond = filter_expr(t, req.where, params)
+            if cond is not None:
+                t = t.filter(cond)
+        results = []
+        aggregates = [s for s in specs if s.kind == "aggregate"]
+        for time_col, same_time in _group(aggregates, lambda s: s.time).items():
+            results.append(self._aggregate(t, same_time, time_col, req, params, zone, grid))
+        for s in specs:
+            if s.kind == "snapshot":
+                results.append(self._snapshot(t, s, req, params, zone, grid))
+        keys = [*req.by, *(["period"] if req.grain else [])]
+        out = results[0]
+        for r in results[1:]:
+            out = out.merge(r, on=keys, how="outer") if keys else pd.concat([out, r], axis=1)
+        return out
+
+    def _snapshot(
+        self,
+        t: ir.Table,
+        spec: MetricSpec,
+        req: Request,
+        params: Mapping[str, float],
+        zone: str | None,
+        grid: ir.Table | None,
+    ) -> pd.DataFrame:
+        """Rows open at the end of each period: cumulative openings minus closings.
+
+        With ``overdue_from``, a row counts only once that time has passed as well: it "opens"
+        at the later of ``opens`` and ``overdue_from`` and "closes" at the later of that and
+        ``closes``. Without a grain, one snapshot at the end of ``--to`` (or of all data).
+        """
+        assert spec.opens is not None and spec.closes is not None
+        base = filter_expr(t, spec.filter, params)
+        if base is not None:
+            t = t.filter(base)
+        opens = t[spec.opens]
+        if spec.overdue_from is not None:
+            due = t[spec.overdue_from]
+            opens = ibis.ifelse(due.isnull(), ibis.null(), ibis.greatest(opens, due))
+        closes = ibis.ifelse(
+            t[spec.closes].isnull(), ibis.null(), ibis.greatest(opens, t[spec.closes])
+        )
+        # the snapshot cannot look past the data: a due time still in the future is not overdue
+        latest = t.aggregate(a=t[spec.opens].max(), b=t[spec.closes].max()).to_pandas().iloc[0]
+        stamps = [v for v in (latest["a"], latest["b"]) if pd.notna(v)]
+        as_of = (pd.Timestamp(max(stamps)) + pd.Timedelta(microseconds=1)) if stamps else None
+        t = t.mutate(snap_open=opens, snap_close=closes)
+        t = t.filter(t.snap_open.notnull())
+        group = list(req.by)
+        if not req.grain:
+            _, hi = _bounds(req.start, req.end, zone)
+            if as_of is not None and (hi is None or as_of.to_pydatetime() < hi):
+                hi = as_of.to_pydatetime()
+            is_open = t.snap_open < hi if hi is not None else t.snap_open.notnull()
+            closed = t.snap_close.notnull() & (t.snap_close < hi if hi is not None else True)
+            metrics = {"o": t.count(where=is_open), "c": t.count(where=is_open & closed)}
+            agg = t.aggregate(by=group, **metrics) if group else t.aggregate(**metrics)
+            df: pd.DataFrame = agg.to_pandas()
+            df[spec.id] = (df["o"] - df["c"]).astype("float64")
+            return df[[*group, spec.id]]
+        grain = req.grain
+        moves = []
+        for col, sign in (("snap_open", 1), ("snap_close", -1)):
+            sub = t.filter(t[col].notnull())
+            if grid is not None and zone not in (None, "UTC"):
+                sub = with_local_time(sub, grid, col, "local_time")
+            else:
+                sub = sub.mutate(local_time=sub[col])
+            sub = sub.mutate(period=sub.local_time.truncate(GRAIN_UNITS[grain]))
+            counts = sub.group_by([*group, "period"]).aggregate(n=sub.count()).to_pandas()
+            counts["n"] = counts["n"] * sign
+            moves.append(counts)
+        allm = pd.concat(moves, ignore_index=True)
+        if allm.empty:
+            return pd.DataFrame(columns=[*group, "period", spec.id])
+        allm = allm.groupby([*group, "period"], dropna=False, as_index=False)["n"].sum()
+        spine = _period_spine(allm["period"], grain, None)
+        if as_of is not None:
+            offset = 0
+            if zone not in (None, "UTC"):
+                offset = int(ZoneInfo(zone).utcoffset(as_of.to_pydatetime()).total_seconds())  # type: ignore[union-attr]
+            last = (as_of + pd.Timedelta(seconds=offset)).to_period(GRAIN_PERIODS[grain]).start_time
+            spine = spine[spine <= last]
+        frames = []
+        for key, part in allm.groupby(group, dropna=False) if group else [((), allm)]:
+            running = part.set_index("period")["n"].reindex(spine, fill_value=0).cumsum()
+            frame = pd.DataFrame({"period": spine, spec.id: running.to_numpy(dtype="float64")})
+            values = key if isinstance(key, tuple) else (key,)
+            for g, v in zip(group, values, strict=True):
+                frame[g] = v
+            frames.append(frame)
+        df = pd.concat(frames, ignore_index=True)
+        lo, hi = _bounds(req.start, req.end, None)
+        if lo is not None:
+            df = df[df["period"] >= pd.Timestamp(lo).floor("D")]
+        if hi is not None:
+            df = df[df["period"] < pd.Timestamp(hi)]
+        return df[[*group, "period", spec.id]].reset_index(drop=True)
+
+    def _empty(self, specs: list[MetricSpec], req: Request) -> pd.DataFrame:
+        cols = [*req.by, *(["period"] if req.grain else [])]
+        for s in specs:
+            cols.append(s.id)
+            cols += [f"{s.id}_{st}" for st in s.stats]
+        return pd.DataFrame(columns=cols)
+
+    def _aggregate(
+        self,
+        t: ir.Table,
+        specs: list[MetricSpec],
+        time_col: str,
+        req: Request,
+        params: Mapping[str, float],
+        zone: str | None,
+        grid: ir.Table | None,
+    ) -> pd.DataFrame:
+        t = t.filter(t[time_col].notnull())
+        start, end = _bounds(req.start, req.end, zone)
+        if start is not None:
+            t = t.filter(t[time_col] >= start)
+        if end is not None:
+            t = t.filter(t[time_col] < end)
+        if req.grain:
+            if grid is not None and zone not in (None, "UTC"):
+                t = with_local_time(t, grid, time_col, "_local_time")
+            else:
+                t = t.mutate(_local_time=t[time_col])
+            t = t.mutate(period=t._local_time.truncate(GRAIN_UNITS[req.grain]))
+        group = [*req.by, *(["period"] if req.grain else [])]
+        aggs: dict[str, Any] = {}
+        formulas: dict[str, tuple[str, dict[str, str]]] = {}
+        for s in specs:
+            base = filter_expr(t, s.filter, params)
+            names: dict[str, str] = {}
+            for mname, m in s.measures.items():
+                cond = filter_expr(t, m.filter, params)
+                where = base if cond is None else (cond if base is None else base & cond)
+                value = t[m.column] if m.column else None
+                col = f"{s.id}__{mname}"
+                aggs[col] = _agg(t, m, where, value)
+                names[mname] = col
+                for st in s.stats:
+                    aggs[f"{s.id}_{st}"] = _agg(t, Measure(agg=st, column=m.column), where, value)
+            formulas[s.id] = (s.formula, names)
+        agg = t.group_by(group).aggregate(**aggs) if group else t.aggregate(**aggs)
+        final = {}
+        for sid, (formula, names) in formulas.items():
+            scope: dict[str, Any] = {k: agg[v] for k, v in names.items()}
+            scope.update({k: v for k, v in params.items() if k not in scope})
+            final[sid] = eval_formula(formula, scope)
+        stats = [c for c in agg.columns if c not in group and "__" not in c]
+        out = agg.select(*group, **final, **{c: agg[c] for c in stats})
+        df: pd.DataFrame = out.to_pandas()
+        return df
+
+
+def _period_spine(periods: pd.Series, grain: Grain, end: Any) -> pd.DatetimeIndex:
+    """Every period from the first with data to the last (or to ``end``), gaps included."""
+    freq = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS", "quarter": "QS", "year": "YS"}
+    lo = pd.Timestamp(periods.min())
+    hi = pd.Timestamp(periods.max()) if end is None else pd.Timestamp(end)
+    return pd.date_range(lo, hi, freq=freq[grain])
+
+
+def _group(
+    specs: list[MetricSpec], key: Callable[[MetricSpec], str]
+) -> dict[str, list[MetricSpec]]:
+    out: dict[str, list[MetricSpec]] = {}
+    for s in specs:
+        out.setdefault(key(s), []).append(s)
+    return out
+
+
+def _zone_calendar(zone: str) -> Any:
+    """A 24×7 calendar in ``zone``: used only for local periods when no calendar is given."""
+    from servq.calendar import parse_calendar
+
+    return parse_calendar(
+        f"name: tz-{zone.lower().replace('/', '-').replace('_', '-')}\n"
+        f"title_en: 24x7 in {zone}\ntitle_zh: 全天候 {zone}\ntimezone: {zone}\n"
+        "hours: {workday: ['00:00-24:00'], saturday: ['00:00-24:00'], sunday: ['00:00-24:00']}\n"
+        "holidays: none\n"
+    )
+
+
+def _bounds(
+    start: date | datetime | None, end: date | datetime | None, zone: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """UTC bounds [start, end) from local dates (end date inclusive) or datetimes."""
+    tz = ZoneInfo(zone) if zone else None
+
+    def utc(d: datetime) -> datetime:
+        if tz is None or d.tzinfo is not None:
+            return d if d.tzinfo is None else d.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+        return d.replace(tzinfo=tz).astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+    lo = hi = None
+    if start is not None:
+        lo = utc(
+            start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())
+        )
+    if end is not None:
+        if isinstance(end, datetime):
+            hi = utc(end)
+        else:
+            hi = utc(datetime.combine(end + timedelta(days=1), datetime.min.time()))
+    return lo, hi

@@ -1,0 +1,265 @@
+"""Fact relations: one row per case, call, survey answer or audit item, with derived columns.
+
+Owns: the Ibis expressions that turn warehouse tables into the rows metrics aggregate. Written
+once as Ibis, they run unchanged on DuckDB, PostgreSQL and any engine Ibis reaches.
+
+Case facts combine the case row with its event log:
+
+- ``first_reply_at``: the case's own value, else the first agent reply in the log (an event
+  ``first_reply``/``agent_replied``/``reply``, or by an ``agent`` actor and public), else the first
+  move to status ``open`` (a ticket taken in charge). For a case an agent created, the first
+  reply is the second agent reply. Bots are never agents.
+- ``first_resolved_at`` / ``resolved_at``: first and latest move to ``solved`` (reopen cycles
+  included in the latest), else the case's ``resolved_at``.
+- ``reopened``: a ``reopened`` event, or more than one move to ``solved``.
+- ``agent_replies``: the number of agent replies; ``one_touch`` = resolved with at most one.
+- ``repeat_complaint``: the same customer raised a case of the same category within
+  ``repeat_days`` (default 7) before this one.
+- ``agent_work_seconds`` (statuses new + open), ``on_hold_seconds``, ``requester_wait_seconds``
+  (new + open + on hold): time between status changes in the event log; the interval a case is
+  still in is not counted, so use them on resolved cases.
+- ``next_reply_total_seconds`` / ``next_reply_count``: every customer message (after the one
+  that opened the case) paired with the next agent reply; their ratio is the pair-weighted mean.
+- ``has_feedback``: a survey answer or review is linked to the case.
+- ``contacts``: calls and chats linked to the case; ``first_contact_resolved`` = resolved with
+  exactly one contact. ``visits``: the linked interactions of channel ``walk_in`` alone.
+
+Interaction facts: ``repeat_contact``: the same customer had an offered call or chat within
+``repeat_days`` (default 7) before this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+
+if TYPE_CHECKING:
+    from servq.warehouse.store import Warehouse
+
+REPLY_ACTIVITIES = ("first_reply", "agent_replied", "reply", "agent_reply", "replied")
+DURATIONS = {
+    # fact column: (start, end)
+    "first_reply_seconds": ("created_at", "first_reply_at"),
+    "first_resolution_seconds": ("created_at", "first_resolved_at"),
+    "full_resolution_seconds": ("created_at", "resolved_at"),
+    "close_seconds": ("created_at", "closed_at"),
+}
+CALL_DURATIONS: dict[str, tuple[str, str]] = {}
+
+
+# adds column `out` = seconds from column `start` to column `end` (calendar or business time)
+Seconds = Callable[[ir.Table, str, str, str], ir.Table]
+
+
+def calendar_seconds(t: ir.Table, start: str, end: str, out: str) -> ir.Table:
+    return t.mutate(**{out: (t[end].epoch_seconds() - t[start].epoch_seconds()).cast("float64")})
+
+
+def _status_time(e: ir.Table, seconds: Seconds) -> ir.Table:
+    """Seconds each case spent in each status class, from its status-change events.
+
+    An interval runs from a status change to the next one; the last interval of a case is
+    open-ended and not counted (the case is still in it, or it is a terminal status).
+    """
+    st = e.filter(e.status.notnull()).select(
+        "source_system", "case_id", "timestamp", "status", "event_id"
+    )
+    w = ibis.window(group_by=[st.source_system, st.case_id], order_by=[st.timestamp, st.event_id])
+    st = st.mutate(next_ts=st.timestamp.lead().over(w))
+    st = st.filter(st.next_ts.notnull())
+    st = seconds(st, "timestamp", "next_ts", "secs")
+    return st.group_by(["source_system", "case_id"]).aggregate(
+        wait_new_open=st.secs.sum(where=st.status.isin(("new", "open"))),
+        wait_on_hold=st.secs.sum(where=st.status == "on_hold"),
+        wait_pending=st.secs.sum(where=st.status == "pending"),
+    )
+
+
+def _next_replies(e: ir.Table, is_reply: ir.BooleanValue, seconds: Seconds) -> ir.Table:
+    """Customer message → next agent reply, summed per case (a pair-weighted mean needs both)."""
+    is_customer = (e.actor_type == "customer") & (e.activity != "created")
+    msgs = e.filter(is_customer | is_reply).mutate(is_reply=is_reply)
+    w = ibis.window(
+        group_by=[msgs.source_system, msgs.case_id],
+        order_by=[msgs.timestamp, msgs.event_id],
+        following=(0, None),
+    )
+    reply_ts = ibis.ifelse(msgs.is_reply, msgs.timestamp, ibis.null())
+    msgs = msgs.mutate(next_reply_ts=reply_ts.min().over(w))
+    pairs = msgs.filter(~msgs.is_reply & msgs.next_reply_ts.notnull())
+    pairs = seconds(pairs, "timestamp", "next_reply_ts", "secs")
+    return pairs.group_by(["source_system", "case_id"]).aggregate(
+        next_reply_total_seconds=pairs.secs.sum(),
+        next_reply_count=pairs.count(),
+    )
+
+
+def case_facts(
+    wh: Warehouse, *, repeat_days: int = 7, seconds: Seconds = calendar_seconds
+) -> ir.Table:
+    """One row per case. ``seconds(t, start, end)`` measures intervals (business time or not)."""
+    c = wh.table("case")
+    e = wh.table("case_event")
+    is_reply = e.activity.isin(REPLY_ACTIVITIES) | (
+        (e.actor_type == "agent") & e.public.fill_null(True)
+    )
+    replies = e.filter(is_reply).select(
+        "source_system",
+        "case_id",
+        "timestamp",
+        rank=ibis.row_number().over(
+            group_by=[e.source_system, e.case_id], order_by=[e.timestamp, e.event_id]
+        ),
+    )
+    reply_agg = replies.group_by(["source_system", "case_id"]).aggregate(
+        reply1=replies.timestamp.min(where=replies.rank == 0),
+        reply2=replies.timestamp.min(where=replies.rank == 1),
+        # a reply derived from a ticket's first_reply_at and the same reply in the event log
+        # share their time: counting distinct times counts it once
+        agent_replies=replies.timestamp.nunique(),
+    )
+    ev_agg = e.group_by(["source_system", "case_id"]).aggregate(
+        ev_open=e.timestamp.min(where=e.status == "open"),
+        ev_solved_first=e.timestamp.min(where=e.status == "solved"),
+        ev_solved_last=e.timestamp.max(where=e.status == "solved"),
+        ev_solved_n=e.timestamp.nunique(where=e.status == "solved"),
+        ev_closed=e.timestamp.max(where=e.status == "closed"),
+        ev_reopened=(e.activity == "reopened").sum(),
+        agent_created=((e.activity == "created") & (e.actor_type == "agent")).any(),
+    )
+    fb = wh.table("feedback")
+    fb_linked = fb.filter(fb.case_id.notnull())
+    feedback = fb_linked.group_by(["source_system", "case_id"]).aggregate(
+        feedback_n=fb_linked.count()
+    )
+    calls = wh.table("interaction")
+    linked = calls.filter(calls.case_id.notnull())
+    contacts = linked.group_by(["source_system", "case_id"]).aggregate(
+        contacts=linked.count(), visits=linked.count(where=linked.channel == "walk_in")
+    )
+    j = (
+        c.left_join(reply_agg, ["source_system", "case_id"])
+        .left_join(ev_agg, ["source_system", "case_id"])
+        .left_join(_status_time(e, seconds), ["source_system", "case_id"])
+        .left_join(_next_replies(e, is_reply, seconds), ["source_system", "case_id"])
+        .left_join(contacts, ["source_system", "case_id"])
+        .left_join(feedback, ["source_system", "case_id"])
+    )
+    first_reply = ibis.coalesce(
+        j.first_reply_at,
+        ibis.ifelse(j.agent_created.fill_null(False), j.reply2, j.reply1),
+        j.ev_open,
+    )
+    resolved = ibis.coalesce(j.ev_solved_last, j.resolved_at)
+    first_resolved = ibis.coalesce(j.ev_solved_first, j.resolved_at)
+    closed = ibis.coalesce(j.closed_at, j.ev_closed)
+    replies_n = j.agent_replies.fill_null(0)
+    f = j.select(
+        "source_system",
+        "case_id",
+        "kind",
+        "channel",
+        "category",
+        "subcategory",
+        "priority",
+        "status",
+        "customer_id",
+        "team",
+        "agent",
+        "site",
+        "region",
+        "created_at",
+        "due_at",
+        first_reply_at=first_reply,
+        first_resolved_at=first_resolved,
+        resolved_at=resolved,
+        closed_at=closed,
+        agent_replies=replies_n.cast("int64"),
+        reopened=(j.ev_reopened.fill_null(0) > 0) | (j.ev_solved_n.fill_null(0) > 1),
+        agent_work_seconds=j.wait_new_open,
+        on_hold_seconds=j.wait_on_hold,
+        requester_wait_seconds=j.wait_new_open.fill_null(0) + j.wait_on_hold.fill_null(0),
+        has_status_log=j.wait_new_open.notnull()
+        | j.wait_on_hold.notnull()
+        | j.wait_pending.notnull(),
+        next_reply_total_seconds=j.next_reply_total_seconds.fill_null(0),
+        next_reply_count=j.next_reply_count.fill_null(0).cast("int64"),
+        contacts=j.contacts.fill_null(0).cast("int64"),
+        visits=j.visits.fill_null(0).cast("int64"),
+        has_feedback=j.feedback_n.fill_null(0) > 0,
+    )
+    for name, (a, b) in DURATIONS.items():
+        f = seconds(f, a, b, name)
+    f = f.mutate(
+        done_at=ibis.coalesce(f.resolved_at, f.closed_at),
+        is_resolved=f.resolved_at.notnull(),
+        is_closed=f.closed_at.notnull(),
+        is_done=f.resolved_at.notnull() | f.closed_at.notnull() | f.status.isin(("cancelled",)),
+        one_touch=f.resolved_at.notnull() & (f.agent_replies <= 1),
+        closed_on_time=f.closed_at.notnull() & f.due_at.notnull() & (f.closed_at <= f.due_at),
+        has_due=f.due_at.notnull(),
+        first_contact_resolved=f.resolved_at.notnull() & (f.contacts == 1),
+        has_contacts=f.contacts > 0,
+    )
+    # same customer, same category, previous case within repeat_days
+    w = ibis.window(group_by=[f.source_system, f.customer_id, f.category], order_by=f.created_at)
+    prev = f.created_at.lag().over(w)
+    gap = f.created_at.epoch_seconds() - prev.epoch_seconds()
+    return f.mutate(
+        repeat_complaint=(
+            f.customer_id.notnull() & prev.notnull() & (gap <= repeat_days * 86400)
+        ).fill_null(False)
+    )
+
+
+def interaction_facts(
+    wh: Warehouse, *, short_abandon_seconds: float = 5, repeat_days: int = 7
+) -> ir.Table:
+    t = wh.table("interaction")
+    queue = t.queue_seconds.fill_null(0)
+    abandoned = t.outcome.isin(("abandoned", "short_abandoned"))
+    short = (t.outcome == "short_abandoned") | (abandoned & (queue < short_abandon_seconds))
+    offered = t.outcome.isin(("answered", "abandoned", "short_abandoned"))
+    # the same customer's latest offered contact before this one, any queue or channel
+    before = ibis.window(
+        group_by=[t.source_system, t.customer_id], order_by=[t.arrived_at], rows=(None, -1)
+    )
+    prev = ibis.ifelse(offered, t.arrived_at, ibis.null()).max().over(before)
+    gap = t.arrived_at.epoch_seconds() - prev.epoch_seconds()
+    return t.mutate(
+        answered=t.outcome == "answered",
+        abandoned=abandoned,
+        short_abandoned=short,
+        offered=offered,
+        repeat_contact=(
+            t.customer_id.notnull() & prev.notnull() & (gap <= repeat_days * 86400)
+        ).fill_null(False),
+        wait_seconds=queue,
+        handle_seconds=(
+            t.talk_seconds.fill_null(0) + t.hold_seconds.fill_null(0) + t.wrap_seconds.fill_null(0)
+        ),
+    )
+
+
+def feedback_facts(wh: Warehouse) -> ir.Table:
+    t = wh.table("feedback")
+    return t.mutate(answered=t.score.notnull() | t.text.notnull())
+
+
+def audit_facts(wh: Warehouse) -> ir.Table:
+    t = wh.table("audit")
+    return t.mutate(
+        weighted_score=t.score * t.weight.fill_null(1),
+        weighted_max=t.max_score * t.weight.fill_null(1),
+    )
+
+
+FACTS: dict[str, Callable[..., ir.Table]] = {
+    "case": case_facts,
+    "interaction": interaction_facts,
+    "feedback": feedback_facts,
+    "audit": audit_facts,
+}

@@ -1,0 +1,1 @@
+"""The canonical warehouse: schema, migrations, the embedded DuckDB store."""
