@@ -80,7 +80,7 @@ def test_user_profiles_register_and_may_not_shadow_builtins(tmp_path: Path) -> N
     assert reg.get("branch-visits").fields["case_id"].column == "编号"
     (problem,) = reg.problems
     assert "also defined by" in problem.message and problem.file.endswith("clash.yaml")
-    with pytest.raises(DefinitionError, match="clash.yaml"):
+    with pytest.raises(DefinitionError, match=r"clash\.yaml"):
         reg.get("tickets")
     # the other profiles are unaffected
     assert reg.get("nyc311").target == "case"

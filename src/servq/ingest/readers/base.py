@@ -18,6 +18,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from servq.errors import SourceError
+
 ROW_COLUMN = "_row"
 DEFAULT_BATCH_ROWS = 65_536
 
@@ -51,6 +53,20 @@ class ReadStats:
     bytes_total: int = 0
     bytes_read: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+
+
+def open_source(path: Path, format: str, stats: ReadStats) -> int:
+    """The checks every reader makes first: the file exists and is not empty. Records the
+    format and size in ``stats`` and returns the size in bytes."""
+    stats.format = format
+    if not path.is_file():
+        raise SourceError(path, "no such file")
+    size = path.stat().st_size
+    stats.bytes_total = size
+    stats.bytes_read = 0
+    if size == 0:
+        raise SourceError(path, "the file is empty (0 bytes)")
+    return size
 
 
 class Reader(Protocol):

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from servq.errors import SourceError
-from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats, RejectedRow
+from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats, RejectedRow, open_source
 
 DELIMITERS = (",", "\t", ";", "|")
 SAMPLE_BYTES = 1 << 20
@@ -128,19 +128,12 @@ class CsvReader:
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         """Check the file and detect its layout now; return the stream of batches."""
         path = Path(path)
-        stats.format = self.format
-        plan = _plan(path, options, stats)
+        size = open_source(path, self.format, stats)
+        plan = _plan(path, size, options, stats)
         return _stream(path, plan, options, stats)
 
 
-def _plan(path: Path, options: ReadOptions, stats: ReadStats) -> _Plan:
-    if not path.is_file():
-        raise SourceError(path, "no such file")
-    size = path.stat().st_size
-    stats.bytes_total = size
-    stats.bytes_read = 0
-    if size == 0:
-        raise SourceError(path, "the file is empty (0 bytes)")
+def _plan(path: Path, size: int, options: ReadOptions, stats: ReadStats) -> _Plan:
     with path.open("rb") as f:
         head = f.read(SAMPLE_BYTES)
     at_eof = len(head) >= size

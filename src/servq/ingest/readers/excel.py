@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from servq.errors import SourceError
-from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats
+from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats, open_source
 from servq.ingest.readers.csv import unique_column_names
 
 
@@ -33,13 +33,7 @@ class ExcelReader:
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         """Check the file now; the workbook itself is opened when the first batch is asked for."""
         path = Path(path)
-        stats.format = self.format
-        if not path.is_file():
-            raise SourceError(path, "no such file")
-        stats.bytes_total = path.stat().st_size
-        stats.bytes_read = 0
-        if stats.bytes_total == 0:
-            raise SourceError(path, "the file is empty (0 bytes)")
+        open_source(path, self.format, stats)
         if not zipfile.is_zipfile(path):
             raise SourceError(
                 path,

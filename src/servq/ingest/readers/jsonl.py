@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from servq.errors import SourceError
-from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats, RejectedRow
+from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats, RejectedRow, open_source
 from servq.ingest.readers.csv import ColumnNamer
 
 LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -38,13 +38,7 @@ class JsonReader:
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         """Check the file now (a plain .json is parsed here); return the stream of batches."""
         path = Path(path)
-        stats.format = self.format
-        if not path.is_file():
-            raise SourceError(path, "no such file")
-        stats.bytes_total = path.stat().st_size
-        stats.bytes_read = 0
-        if stats.bytes_total == 0:
-            raise SourceError(path, "the file is empty (0 bytes)")
+        open_source(path, self.format, stats)
         encoding = _encoding(path, options)
         stats.encoding = encoding
         if path.suffix.lower() in LINES_SUFFIXES:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from servq.errors import SourceError
-from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats
+from servq.ingest.readers.base import ROW_COLUMN, ReadOptions, ReadStats, open_source
 from servq.ingest.readers.csv import unique_column_names
 
 
@@ -32,13 +32,7 @@ class ParquetReader:
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         """Check the file's footer now; return the stream of batches."""
         path = Path(path)
-        stats.format = self.format
-        if not path.is_file():
-            raise SourceError(path, "no such file")
-        stats.bytes_total = path.stat().st_size
-        stats.bytes_read = 0
-        if stats.bytes_total == 0:
-            raise SourceError(path, "the file is empty (0 bytes)")
+        open_source(path, self.format, stats)
         try:
             meta = pq.read_metadata(path)
         except (pa.ArrowException, OSError) as e:

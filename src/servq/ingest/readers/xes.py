@@ -31,7 +31,7 @@ from xml.etree import ElementTree as ET
 import pyarrow as pa
 
 from servq.errors import SourceError
-from servq.ingest.readers.base import ReadOptions, ReadStats
+from servq.ingest.readers.base import ReadOptions, ReadStats, open_source
 from servq.ingest.readers.csv import ColumnNamer
 from servq.ingest.readers.jsonl import records_to_batch
 
@@ -49,13 +49,7 @@ class XesReader:
     def read(self, path: Path, options: ReadOptions, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         """Check that the file is an XES log now; return the stream of batches."""
         path = Path(path)
-        stats.format = self.format
-        if not path.is_file():
-            raise SourceError(path, "no such file")
-        stats.bytes_total = path.stat().st_size
-        stats.bytes_read = 0
-        if stats.bytes_total == 0:
-            raise SourceError(path, "the file is empty (0 bytes)")
+        open_source(path, self.format, stats)
         _check_root(path)
         return _stream(path, options, stats)
 
