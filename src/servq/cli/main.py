@@ -18,6 +18,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from servq import __version__
+from servq.cli.alerts_cmd import alerts_app
+from servq.cli.monitor_cmd import serve, worker
+from servq.cli.rules_cmd import rules_app
 from servq.cli.sla_cmd import sla_app
 from servq.errors import DefinitionError, ServqError
 from servq.ingest.engine import IngestResult
@@ -40,8 +43,12 @@ profiles_app = typer.Typer(
 metrics_app = typer.Typer(help="The KPI catalogue. 指标目录与计算。", no_args_is_help=True)
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(sla_app, name="sla")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(rules_app, name="rules")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(profiles_app, name="profiles")
+app.command()(serve)
+app.command()(worker)
 
 # piped output is not cut to 80 columns: wide KPI tables stay readable in files and logs
 console = Console(width=None if sys.stdout.isatty() else 200)

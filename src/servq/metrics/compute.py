@@ -5,6 +5,13 @@ periods in a chosen time zone, business-time durations through the clock grid, a
 evaluated in the engine (division by zero gives null, never an error). The result is a pandas
 DataFrame: the dimensions, ``period`` when a grain is given, then one column per metric and one
 per extra statistic (``first_reply_time_p90``).
+
+Sliding windows (``Request.windows``) serve monitoring: instead of calendar periods, any number
+of ``[window_start, window_end)`` UTC intervals, overlapping or not, computed in one query (a
+range join of the facts with the windows); the result is keyed by ``window_start`` and
+``window_end``. A window sees what was known when it closed: a case duration whose end
+(``first_reply_at``, ``resolved_at``…) comes after the window's end is left out, so a rule
+evaluated live and the same rule replayed over history see the same numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import pandas as pd
 from servq.errors import ServqError
 from servq.metrics.catalogue_registry import Catalogue
 from servq.metrics.clockgrid import business_seconds, clock_grid, with_local_time
-from servq.metrics.facts import FACTS
+from servq.metrics.facts import DURATIONS, FACTS
 from servq.metrics.model import Measure, MetricSpec
 from servq.warehouse.store import Warehouse
 
@@ -38,11 +45,17 @@ GRAIN_PERIODS = {
     "year": "Y",
 }
 GRAIN_UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+WINDOW_KEYS = ("window_start", "window_end")
 QUANTILES = {"median": 0.5, "p50": 0.5, "p90": 0.9, "p95": 0.95}
 
 
 @dataclass(frozen=True)
 class Request:
+    """What to compute. ``start``/``end`` bound the metric's time column: dates are local days
+    (``end`` inclusive), datetimes are instants (``end`` exclusive). ``windows`` (naive UTC
+    ``(start, end)`` pairs, end exclusive) replaces calendar periods with sliding windows; it
+    cannot be combined with ``grain`` and applies to aggregate metrics only."""
+
     metrics: tuple[str, ...]
     by: tuple[str, ...] = ()
     grain: Grain | None = None
@@ -52,6 +65,15 @@ class Request:
     calendar: str | None = None
     timezone: str | None = None
     params: Mapping[str, float] | None = None
+    windows: tuple[tuple[datetime, datetime], ...] | None = None
+
+    def keys(self) -> list[str]:
+        """The columns that identify a result row: dimensions, then period or window."""
+        return [
+            *self.by,
+            *(["period"] if self.grain else []),
+            *(WINDOW_KEYS if self.windows is not None else ()),
+        ]
 
 
 def _literal(value: Any, params: Mapping[str, float]) -> Any:
@@ -200,13 +222,15 @@ class MetricEngine:
     # -- computing ------------------------------------------------------------------------------
     def compute(self, req: Request) -> pd.DataFrame:
         specs = [self.catalogue.get(m) for m in req.metrics]
+        if req.windows is not None:
+            _check_windowed(specs, req)
         by_source: dict[str, list[MetricSpec]] = {}
         for s in specs:
             by_source.setdefault(s.source, []).append(s)
         frames = []
         for source, group in by_source.items():
             frames.append(self._compute_source(source, group, req))
-        keys = [*req.by, *(["period"] if req.grain else [])]
+        keys = req.keys()
         out = frames[0]
         for f in frames[1:]:
             out = out.merge(f, on=keys, how="outer") if keys else pd.concat([out, f], axis=1)
@@ -256,7 +280,7 @@ class MetricEngine:
         for s in specs:
             if s.kind == "snapshot":
                 results.append(self._snapshot(t, s, req, params, zone, grid))
-        keys = [*req.by, *(["period"] if req.grain else [])]
+        keys = req.keys()
         out = results[0]
         for r in results[1:]:
             out = out.merge(r, on=keys, how="outer") if keys else pd.concat([out, r], axis=1)
@@ -346,7 +370,7 @@ class MetricEngine:
         return df[[*group, "period", spec.id]].reset_index(drop=True)
 
     def _empty(self, specs: list[MetricSpec], req: Request) -> pd.DataFrame:
-        cols = [*req.by, *(["period"] if req.grain else [])]
+        cols = req.keys()
         for s in specs:
             cols.append(s.id)
             cols += [f"{s.id}_{st}" for st in s.stats]
@@ -368,13 +392,15 @@ class MetricEngine:
             t = t.filter(t[time_col] >= start)
         if end is not None:
             t = t.filter(t[time_col] < end)
+        if req.windows is not None:
+            t = _in_windows(t, time_col, req.windows)
         if req.grain:
             if grid is not None and zone not in (None, "UTC"):
                 t = with_local_time(t, grid, time_col, "_local_time")
             else:
                 t = t.mutate(_local_time=t[time_col])
             t = t.mutate(period=t._local_time.truncate(GRAIN_UNITS[req.grain]))
-        group = [*req.by, *(["period"] if req.grain else [])]
+        group = req.keys()
         aggs: dict[str, Any] = {}
         formulas: dict[str, tuple[str, dict[str, str]]] = {}
         for s in specs:
@@ -400,6 +426,41 @@ class MetricEngine:
         out = agg.select(*group, **final, **{c: agg[c] for c in stats})
         df: pd.DataFrame = out.to_pandas()
         return df
+
+
+def _check_windowed(specs: list[MetricSpec], req: Request) -> None:
+    if req.grain is not None:
+        raise ServqError("give either a grain or sliding windows, not both")
+    snapshots = [s.id for s in specs if s.kind == "snapshot"]
+    if snapshots:
+        raise ServqError(
+            f"{', '.join(snapshots)}: a snapshot metric has no sliding-window form; "
+            "use a grain instead"
+        )
+
+
+def _in_windows(
+    t: ir.Table, time_col: str, windows: tuple[tuple[datetime, datetime], ...]
+) -> ir.Table:
+    """Each fact row once per window holding its time (a range join), with the window's bounds
+    as columns; durations that had not ended by a window's end are nulled in that window."""
+    frame = pd.DataFrame(list(windows), columns=list(WINDOW_KEYS), dtype="datetime64[us]")
+    if frame.empty:
+        return t.filter(ibis.literal(False)).mutate(
+            window_start=t[time_col], window_end=t[time_col]
+        )
+    t = t.filter(
+        (t[time_col] >= frame["window_start"].min().to_pydatetime())
+        & (t[time_col] < frame["window_end"].max().to_pydatetime())
+    )
+    w = ibis.memtable(frame)
+    j = t.join(w, (t[time_col] >= w.window_start) & (t[time_col] < w.window_end))
+    unknown = {
+        col: ibis.ifelse(j[end] <= j.window_end, j[col], ibis.null()).cast("float64")
+        for col, (_, end) in DURATIONS.items()
+        if col in j.columns and end in j.columns
+    }
+    return j.mutate(**unknown) if unknown else j
 
 
 def _period_spine(periods: pd.Series, grain: Grain, end: Any) -> pd.DatetimeIndex:

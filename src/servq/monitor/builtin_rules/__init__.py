@@ -1,0 +1,1 @@
+"""Example alert-rule files shipped with servq (``servq rules validate standard``)."""
