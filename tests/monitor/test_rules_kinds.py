@@ -96,7 +96,7 @@ def test_threshold_fires_exactly_when_it_has_held_for_ten_minutes(ws: servq.Work
     _first_replies(ws)
     engine = RuleEngine(ws, SLOW_REPLY)
     seen: dict[datetime, list[Signal]] = {}
-    for now in _minutes("2025-01-06 09:45", "2025-01-06 10:02"):
+    for now in _minutes("2025-01-06 09:49", "2025-01-06 10:01"):
         seen[now] = engine.evaluate(now)
     fired = [(t, s) for t, signals in seen.items() for s in signals]
     # team b holds from 09:50 (its slow reply is known) to 10:00 (B1 still in the window):

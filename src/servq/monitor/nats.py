@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import nats
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
@@ -143,7 +142,7 @@ async def run_worker(
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(batch, timeout=1.0)
-            except NatsTimeout:
+            except TimeoutError:  # nats-py raises its own subclass or asyncio's (= TimeoutError)
                 idle += 1.0
                 if idle_exit is not None and idle >= idle_exit:
                     break

@@ -60,7 +60,6 @@ Key = tuple[str, str, str]  # case_id, policy, target
 Kind = Literal["warning", "breach"]
 
 _CHUNK = 2000  # ids per IN (...) when reading rows
-_ROWS_PER_INSERT = 1000  # 16 parameters a row: under SQLite's 32766 per statement
 # a clock reaches this far past the latest time it was asked about, so it is rebuilt about
 # once a month of monitored time rather than at every event
 _AHEAD = np.timedelta64(30, "D")
@@ -160,19 +159,17 @@ def _read(session: Session, case_ids: Iterable[str], policies: Sequence[str]) ->
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert or replace rows, many per statement (an executemany would be a round trip per
-    row on PostgreSQL: minutes for a restart that raises 100k alerts)."""
+    """Insert or replace rows: one executemany (a prepared statement, pipelined on psycopg)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
         raise ServqError(f"SLA timers need SQLite or PostgreSQL, not {dialect}")
     module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(_TABLE)
     keys = [c.name for c in _TABLE.primary_key]
-    for i in range(0, len(rows), _ROWS_PER_INSERT):
-        stmt = module.insert(_TABLE).values(rows[i : i + _ROWS_PER_INSERT])
-        rest = {c.name: stmt.excluded[c.name] for c in _TABLE.c if c.name not in keys}
-        session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=rest))
+    rest = {c.name: stmt.excluded[c.name] for c in _TABLE.c if c.name not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=rest), rows)
 
 
 # -- time -------------------------------------------------------------------------------------

@@ -74,7 +74,6 @@ VOLUME_METRICS = {
 }
 # volume_spike's `count:` shorthand
 COUNTS = {"cases": "cases_created", "interactions": "calls_offered", "feedback": "feedback_count"}
-RULE_FOLDER = "rules"
 
 _SPAN = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
 _SPAN_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -458,7 +457,7 @@ class RiskWordsRule(RuleBase):
         return tuple(dict.fromkeys([*out, *self.words]))
 
 
-# where each text source keeps its texts, when a text happened, and its id
+# the text columns of each text source (a case's are joined with a space)
 TEXT_TABLES: dict[str, tuple[str, ...]] = {
     "feedback": ("text",),
     "interaction": ("transcript",),
@@ -603,8 +602,13 @@ def find_rules(name_or_path: str | Path, workspace: Path | None = None) -> RuleS
     ``metrics/``, ``calendars/``, ``riskwords/``) besides the built-ins."""
     kwargs: dict[str, Any] = {}
     if workspace is not None:
+        own_metrics = workspace / "metrics"
         kwargs = {
-            "catalogue": Catalogue([workspace / "metrics"]),
+            "catalogue": (
+                Catalogue([own_metrics])
+                if any(own_metrics.glob("*.yaml"))
+                else _builtin_catalogue()
+            ),
             "calendar_folders": [workspace / "calendars"],
             "riskword_folders": [workspace / riskwords.LIST_FOLDER],
         }
