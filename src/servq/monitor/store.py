@@ -320,7 +320,7 @@ def _json_text(raw: Any) -> str:
 
 # -- reading ----------------------------------------------------------------------------------
 def changed_cases(
-    store: Store, after_seq: int, recent_since: datetime | None = None, limit: int = 50_000
+    store: Store, after_seq: int, recent_since: datetime | None = None
 ) -> tuple[list[CaseState], int]:
     """Cases changed since sequence number ``after_seq`` and the newest sequence number seen.
 
@@ -328,16 +328,18 @@ def changed_cases(
     caller also passes ``recent_since``: cases updated since then are read again whatever
     their number (reading a case twice is harmless; missing one is not).
     """
-    cond = MonitorCase.changed_seq > after_seq
+    conds = [MonitorCase.changed_seq > after_seq]
     if recent_since is not None:
-        cond = cond | (MonitorCase.updated_at >= recent_since)
+        conds.append(MonitorCase.updated_at >= recent_since)
+    found: dict[str, tuple[dict[str, Any], int]] = {}
     with store.session() as session:
-        rows = session.execute(
-            select(MonitorCase.state, MonitorCase.changed_seq)
-            .where(cond)
-            .order_by(MonitorCase.changed_seq)
-            .limit(limit)
-        ).all()
+        # one indexed query per condition (an OR of the two would scan the whole table)
+        for cond in conds:
+            for case_id, state, seq in session.execute(
+                select(MonitorCase.case_id, MonitorCase.state, MonitorCase.changed_seq).where(cond)
+            ):
+                found[case_id] = (state, seq)
+    rows = sorted(found.values(), key=lambda r: r[1])
     if not rows:
         return [], after_seq
     return [state_from_json(s) for s, _ in rows], max(q for _, q in rows)

@@ -41,9 +41,12 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from servq.app_store import Base, JSONType, Store
@@ -148,7 +151,20 @@ _SELECT = select(*(_TABLE.c[name] for name in TimerRow._fields))
 
 
 def _read(session: Session, case_ids: Iterable[str], policies: Sequence[str]) -> list[TimerRow]:
-    ids = list(dict.fromkeys(case_ids))
+    """The rows of these cases under these policies."""
+    ids = sorted(set(case_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter joined through unnest. Chunks of IN ($1, …, $2000) were up to
+        # 1000× slower: psycopg prepares a repeated statement, and a generic plan cached while
+        # the table was small (a seq scan comparing every row with every id) stayed in use.
+        wanted = (
+            func.unnest(bindparam("ids", ids, type_=ARRAY(String)))
+            .table_valued("id")
+            .render_derived()
+        )
+        stmt = _SELECT.join(wanted, wanted.c.id == _TABLE.c.case_id)
+        rows = session.execute(stmt.where(_TABLE.c.policy.in_(policies)))
+        return [TimerRow._make(r) for r in rows]
     out: list[TimerRow] = []
     for i in range(0, len(ids), _CHUNK):
         stmt = _SELECT.where(
