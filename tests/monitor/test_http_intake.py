@@ -163,8 +163,9 @@ def test_served_monitor_raises_a_breach_and_it_can_be_acknowledged(tmp_path: Pat
         assert breach["labels"]["case_id"] == "M1"
         assert breach["labels"]["target"] == "first_reply"
         assert breach["state"] == "firing"
-        warning = [a for a in alerts if a["kind"] == "sla_warning"]
-        assert warning and warning[0]["labels"]["case_id"] == "M1"
+        assert breach["severity"] == "critical"
+        # the warning at 50 % and the breach are one alert, raised from warning to critical
+        assert [a["labels"]["case_id"] for a in alerts] == ["M1"]
         acked = httpx.post(
             f"{server.url}/alerts/{breach['id']}/ack", json={"by": "zhang", "note": "on it"}
         ).json()["alert"]

@@ -159,9 +159,14 @@ def test_resolved_case_is_no_longer_open_and_changes_are_read_incrementally(
     cases, seq = changed_cases(store, 0)
     assert [c.case_id for c in cases] == ["C1"] and seq == first.last_seq
     assert changed_cases(store, seq) == ([], seq)  # nothing new
+    accept(store, [ev("d0", "customer_replied", "C1", "2025-03-03T11:30:00+08:00")], NOW)
+    cases, seq = changed_cases(store, seq)
+    assert cases[0].awaiting_reply_since == datetime(2025, 3, 3, 3, 30)
     accept(store, [ev("d1", "case_resolved", "C1", "2025-03-03T12:00:00+08:00")], NOW)
     cases, seq2 = changed_cases(store, seq)
     assert cases[0].status == "solved" and cases[0].resolved_at == datetime(2025, 3, 3, 4, 0)
+    # the solve ends the wait for a reply: a reopen does not revive it
+    assert cases[0].awaiting_reply_since is None
     assert counts(store)["open_cases"] == 0
     accept(store, [ev("d2", "case_reopened", "C1", "2025-03-03T13:00:00+08:00")], NOW)
     cases, _ = changed_cases(store, seq2)

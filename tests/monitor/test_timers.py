@@ -11,15 +11,18 @@ import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
+import servq
 from servq.app_store import Store, open_store
 from servq.monitor.signals import Signal
 from servq.monitor.state import CaseState
 from servq.monitor.timers import SlaTimer, TimerRow, TimerService
-from servq.sla import SlaPolicy, parse_policy
+from servq.sla import SlaPolicy, evaluate, parse_policy
 
 DESK = parse_policy(
     """
@@ -51,11 +54,11 @@ def bj(text: str) -> datetime:
 
 
 def make_case(
-    created: str, *statuses: tuple[str, str], case_id: str = "C-1", **fields: object
+    created: str, *statuses: tuple[str, str], case_id: str = "C-1", **fields: Any
 ) -> CaseState:
     """A case created at ``created`` (Beijing) with later ``(status, Beijing time)`` changes."""
     history = [("new", bj(created))] + [(s, bj(t)) for s, t in statuses]
-    case = CaseState(case_id, bj(created), history, team="hotline", agent="li", **fields)  # type: ignore[arg-type]
+    case = CaseState(case_id, bj(created), history, team="hotline", agent="li", **fields)
     case.version = len(history)
     return case
 
@@ -126,6 +129,62 @@ def test_spring_festival_2025_with_adjusted_working_days(store: Store) -> None:
     assert timer(svc, "resolution", "saturday").due_at == bj("2025-01-26 18:00")
     # 30 min on Friday, 30 min on Saturday 8 February (a working day)
     assert timer(svc, "first_reply", "friday-after").due_at == bj("2025-02-08 09:30")
+
+
+def test_deadlines_are_those_of_sla_evaluate(store: Store, ws: servq.Workspace) -> None:
+    """The warehouse's SLA evaluation and the live timers agree on the same cases."""
+    ticket = {"priority": "normal", "channel": "email", "resolved_at": None, "closed_at": None}
+    tickets = [
+        {**ticket, "ticket_id": "A", "created_at": "2025-03-07 11:30", "status": "new"},
+        {**ticket, "ticket_id": "B", "created_at": "2025-03-10 09:00", "status": "open"},
+    ]
+    tickets[0]["first_reply_at"], tickets[1]["first_reply_at"] = None, "2025-03-10 09:30"
+    event = {"ticket_id": "B", "activity": "status_changed", "public": "false"}
+    events = [
+        {**event, "timestamp": "2025-03-10 10:00", "status": "pending", "actor_type": "agent"},
+        {**event, "timestamp": "2025-03-10 14:00", "status": "open", "actor_type": "customer"},
+        {
+            **event,
+            "activity": "customer_replied",
+            "timestamp": "2025-03-10 14:10",
+            "status": None,
+            "actor_type": "customer",
+            "public": "true",
+        },
+    ]
+    assert ws.ingest_frame(pd.DataFrame(tickets), "tickets").quarantined == 0
+    assert ws.ingest_frame(pd.DataFrame(events), "case-events").quarantined == 0
+    now = bj("2025-03-10 14:30")
+    rows = evaluate(ws, DESK, as_of=now)
+
+    svc = service(store)
+    a = make_case("2025-03-07 11:30", case_id="A")
+    b = make_case(
+        "2025-03-10 09:00",
+        ("pending", "2025-03-10 10:00"),
+        ("open", "2025-03-10 14:00"),
+        case_id="B",
+        first_reply_at=bj("2025-03-10 09:30"),
+        awaiting_reply_since=bj("2025-03-10 14:10"),
+    )
+    svc.update_many([a, b], now)
+    timers = {(r.case_id, r.target): r for c in "AB" for r in svc.read(c)}
+    assert len(timers) == len(rows) == 5  # A: first reply, resolution; B: all three
+    same_state = {
+        "active": "running",
+        "at_risk": "running",
+        "breached": "breached",
+        "achieved": "achieved",
+    }
+    for expected in rows.itertuples():
+        got = timers[(expected.case_id, expected.target)]
+        assert (got.state, got.due_at, got.used_seconds) == (
+            same_state[expected.state],
+            expected.due_at,
+            expected.elapsed_seconds,
+        ), expected
+    # by hand: 7.5 h from Monday 09:00, 2.5 business hours pending → Tuesday 11:30
+    assert timer(svc, "resolution", "B").due_at == bj("2025-03-11 11:30")
 
 
 def test_many_cases_at_once_get_their_own_deadlines(store: Store) -> None:
@@ -260,9 +319,26 @@ def test_next_reply_cycles(store: Store) -> None:
     again = make_case("2025-03-10 09:00", awaiting_reply_since=bj("2025-03-10 11:50"), **fields)
     again.version += 2
     svc.update(again, bj("2025-03-10 11:50"))
-    # 10 min before lunch, 20 min after → 13:50
+    # 10 min before lunch, 20 min after → 13:50; warning at 24 min → 13:44
     assert timer(svc, "next_reply").due_at == bj("2025-03-10 13:50")
     assert timer(svc, "next_reply").state == "running"
+    (warning,) = svc.due(bj("2025-03-10 13:44"))
+    assert warning.rule == "sla.desk.next_reply" and "再次响应" in warning.summary_zh
+
+    # a reply and a new message between two reads of the case: the raised warning of the
+    # answered cycle is cleared, and the new cycle starts with nothing raised
+    later = make_case("2025-03-10 09:00", awaiting_reply_since=bj("2025-03-10 14:30"), **fields)
+    later.version += 4
+    (cleared,) = svc.update(later, bj("2025-03-10 14:30"))
+    assert (cleared.fingerprint, cleared.firing) == (warning.fingerprint, False)
+    assert cleared.details["reason"] == "answered" and "replied" in cleared.summary_en
+    fresh = timer(svc, "next_reply")
+    assert (fresh.started_at, fresh.warned, fresh.due_at) == (
+        bj("2025-03-10 14:30"),
+        False,
+        bj("2025-03-10 15:00"),
+    )
+    assert kinds(svc.due(bj("2025-03-10 14:54"))) == [("sla_warning", "next_reply", True)]
 
 
 def test_an_older_case_state_does_not_undo_a_newer_one(store: Store) -> None:
@@ -290,16 +366,26 @@ def test_a_longer_target_withdraws_a_raised_breach(store: Store) -> None:
     normal = make_case("2025-03-07 09:00", priority="normal")
     normal.version += 1
     # 40 min used of a 1 h target: under both the breach and the 48 min warning
-    cleared = svc.update(normal, bj("2025-03-07 09:40"))
-    assert sorted(kinds(cleared)) == [
-        ("sla_breach", "first_reply", False),
-        ("sla_warning", "first_reply", False),
-    ]
-    # cleared with the labels they were raised with (priority urgent), so they match
-    assert {s.fingerprint for s in cleared} == {s.fingerprint for s in raised}
+    (cleared,) = svc.update(normal, bj("2025-03-07 09:40"))
+    assert kinds([cleared]) == [("sla_breach", "first_reply", False)]
+    assert cleared.details["reason"] == "withdrawn"
+    # cleared with the labels it was raised with (priority urgent), so it is the same alert
+    assert cleared.fingerprint == raised[0].fingerprint == raised[1].fingerprint
     assert timer(svc, "first_reply").due_at == bj("2025-03-07 10:00")
     (warning,) = svc.due(bj("2025-03-07 09:48"))
     assert warning.labels["priority"] == "normal"
+
+
+def test_warn_at_one_turns_warnings_off(store: Store) -> None:
+    no_warning = parse_policy(
+        "name: strict\ncalendar: 24x7\nwarn_at: 1\nrules:\n  - targets: {first_reply: 1h}\n"
+    )
+    svc = service(store, no_warning)
+    svc.update(make_case("2025-03-08 23:30"), bj("2025-03-08 23:30"))  # calendar time
+    row = timer(svc, "first_reply", policy="strict")
+    assert (row.due_at, row.warn_at) == (bj("2025-03-09 00:30"), None)
+    assert svc.next_deadline() == bj("2025-03-09 00:30")
+    assert kinds(svc.due(bj("2025-03-09 00:30"))) == [("sla_breach", "first_reply", True)]
 
 
 # -- raising once -----------------------------------------------------------------------------
@@ -308,7 +394,7 @@ def test_warning_then_breach_each_exactly_once(store: Store) -> None:
     svc.update(make_case("2025-03-07 11:30"), bj("2025-03-07 11:30"))
     assert svc.due(bj("2025-03-07 13:47:59")) == []
     (warning,) = svc.due(bj("2025-03-07 13:48"))
-    assert warning.rule == "sla.desk.first_reply.warning"
+    assert warning.rule == "sla.desk.first_reply"
     assert (warning.value, warning.threshold) == (2880, 2880)
     assert "80%" in warning.summary_en and "2025-03-07 14:00" in warning.summary_en
     assert "12m" in warning.summary_en and "12分钟" in warning.summary_zh
@@ -324,6 +410,8 @@ def test_warning_then_breach_each_exactly_once(store: Store) -> None:
     assert "C-1" in breach.summary_en and "2025-03-07 14:00 Asia/Shanghai" in breach.summary_en
     assert "首次响应" in breach.summary_zh and "超时" in breach.summary_zh
     assert breach.labels["case_id"] == "C-1" and breach.labels["target"] == "first_reply"
+    # one alert per timer: the breach raises the warning's alert, it does not open another
+    assert breach.fingerprint == warning.fingerprint
     assert svc.due(bj("2025-03-07 14:00:01")) == []
     # a re-read of the unchanged case schedules nothing already raised
     assert svc.update(make_case("2025-03-07 11:30"), bj("2025-03-07 14:30")) == []

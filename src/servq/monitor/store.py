@@ -134,6 +134,9 @@ _LABEL_FIELDS = ("priority", "channel", "category", "team", "site", "agent", "cu
 def _set_status(state: CaseState, status: str, at: datetime) -> None:
     if status != state.status:
         state.statuses.append((status, at))
+    if status in ("solved", "closed", "cancelled"):
+        # a message left unanswered before the solve is not owed a reply after a reopen
+        state.awaiting_reply_since = None
     if status == "solved":
         state.resolved_at = at
     elif status in ("new", "open", "pending", "on_hold"):

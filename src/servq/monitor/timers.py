@@ -62,7 +62,7 @@ TimerState = Literal["running", "paused", "breached", "achieved", "cancelled"]
 Key = tuple[str, str, str]  # case_id, policy, target
 Kind = Literal["warning", "breach"]
 
-_CHUNK = 2000  # ids per IN (...) when reading rows
+_CHUNK = 2000  # case ids per IN (...) when reading rows from SQLite
 # a clock reaches this far past the latest time it was asked about, so it is rebuilt about
 # once a month of monitored time rather than at every event
 _AHEAD = np.timedelta64(30, "D")
@@ -71,7 +71,7 @@ _TARGET_TEXT = {
     "next_reply": ("next reply", "再次响应"),
     "resolution": ("resolution", "解决"),
 }
-# why an alert is cleared: (English, Chinese) per target family
+# why a raised alert is cleared: (English, Chinese)
 _WHY = {
     "answered": ("an agent replied", "坐席已回复"),
     "resolved": ("the case was resolved", "案件已解决"),
@@ -242,17 +242,18 @@ class _Deadlines:
 
     Every (re)scheduled timer gets a new token; an entry whose token is not its timer's current
     one is stale and skipped when it reaches the top. Push and pop are O(log n); the heap is
-    compacted when stale entries outnumber live ones.
+    compacted when stale entries outnumber live ones. ``_timers`` maps a timer to its token
+    and how many of its entries are still in the heap.
     """
 
     def __init__(self) -> None:
         self._heap: list[_Entry] = []
-        self._tokens: dict[Key, int] = {}
+        self._timers: dict[Key, tuple[int, int]] = {}
         self._count = itertools.count()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self._timers)
 
     def set_many(self, timers: Sequence[tuple[Key, Sequence[tuple[int, datetime]]]]) -> None:
         """Schedule each key at its ``(kind, instant)`` pairs, replacing what it had (none:
@@ -261,10 +262,10 @@ class _Deadlines:
         with self._lock:
             for key, instants in timers:
                 if not instants:
-                    self._tokens.pop(key, None)
+                    self._timers.pop(key, None)
                     continue
                 token = next(self._count)
-                self._tokens[key] = token
+                self._timers[key] = (token, len(instants))
                 entries += [(_us(at), token, kind, key) for kind, at in instants]
             if len(entries) > len(self._heap) // 8:
                 self._heap += entries
@@ -272,23 +273,25 @@ class _Deadlines:
             else:
                 for entry in entries:
                     heapq.heappush(self._heap, entry)
-            if len(self._heap) > 2 * len(self._tokens) + 1024:
+            if len(self._heap) > 2 * len(self._timers) + 1024:
                 self._heap = [e for e in self._heap if self._valid(e)]
                 heapq.heapify(self._heap)
 
     def reset(self, entries: Iterable[tuple[Key, int, datetime]]) -> None:
         """Replace everything by ``(key, kind, instant)`` entries in one O(n) heapify."""
         with self._lock:
-            self._tokens = {}
+            self._timers = {}
             heap: list[_Entry] = []
             for key, kind, at in entries:
-                token = self._tokens.setdefault(key, next(self._count))
+                token, n = self._timers.get(key, (next(self._count), 0))
+                self._timers[key] = (token, n + 1)
                 heap.append((_us(at), token, kind, key))
             heapq.heapify(heap)
             self._heap = heap
 
     def _valid(self, entry: _Entry) -> bool:
-        return self._tokens.get(entry[3]) == entry[1]
+        found = self._timers.get(entry[3])
+        return found is not None and found[0] == entry[1]
 
     def first(self) -> int | None:
         with self._lock:
@@ -297,12 +300,19 @@ class _Deadlines:
             return self._heap[0][0] if self._heap else None
 
     def pop_until(self, until_us: int) -> list[tuple[int, Key]]:
+        """The ``(kind, key)`` of every live entry at or before ``until_us``, in time order."""
         out: list[tuple[int, Key]] = []
         with self._lock:
             while self._heap and self._heap[0][0] <= until_us:
                 entry = heapq.heappop(self._heap)
-                if self._valid(entry):
-                    out.append((entry[2], entry[3]))
+                if not self._valid(entry):
+                    continue
+                out.append((entry[2], entry[3]))
+                token, n = self._timers[entry[3]]
+                if n > 1:
+                    self._timers[entry[3]] = (token, n - 1)
+                else:
+                    del self._timers[entry[3]]
         return out
 
 
@@ -428,10 +438,6 @@ class _Policy:
         return t.replace(tzinfo=UTC).astimezone(self.calendar.zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _rule(key: Key, kind: Kind) -> str:
-    return f"sla.{key[1]}.{key[2]}" + (".warning" if kind == "warning" else "")
-
-
 def _details(p: _Policy, row: TimerRow, used: float) -> dict[str, object]:
     return {
         "policy": p.name,
@@ -446,73 +452,87 @@ def _details(p: _Policy, row: TimerRow, used: float) -> dict[str, object]:
     }
 
 
-def _firing(p: _Policy, kind: Kind, row: TimerRow, used: float, now: datetime) -> Signal:
-    """The warning or breach of a timer, with its sentences in English and Chinese."""
+def _breach_text(p: _Policy, row: TimerRow, used: float) -> tuple[str, str]:
     t_en, t_zh = _TARGET_TEXT[row.target]
     goal_en, goal_zh = _duration_text(row.target_seconds)
+    over_en, over_zh = _duration_text(used - row.target_seconds)
     due, zone = p.local(row.due_at), p.calendar.zone
-    case = row.case_id
-    if kind == "breach":
-        over_en, over_zh = _duration_text(used - row.target_seconds)
-        en = (
-            f"SLA breach: case {case} missed its {t_en} target of {goal_en} (policy {p.name}): "
-            f"due {due} {zone}, over by {over_en} of business time."
-        )
-        zh = (
-            f"SLA 超时：案件 {case} 的{t_zh}时限 {goal_zh}（策略 {p.name}）已于 {due}（{zone}）"
-            f"到期，已超出业务时间 {over_zh}。"
-        )
-        threshold = row.target_seconds
-    else:
-        left_en, left_zh = _duration_text(row.target_seconds - used)
-        pct = round(100 * used / row.target_seconds)
-        en = (
-            f"SLA at risk: case {case} has used {pct}% of its {t_en} target of {goal_en} "
-            f"(policy {p.name}): due {due} {zone}, {left_en} of business time left."
-        )
-        zh = (
-            f"SLA 预警：案件 {case} 的{t_zh}时限 {goal_zh}（策略 {p.name}）已用 {pct}%，"
-            f"将于 {due}（{zone}）到期，剩余业务时间 {left_zh}。"
-        )
-        threshold = round((p.warn or 1.0) * row.target_seconds, _DIGITS)
-    return Signal(
-        rule=_rule(row.key, kind),
-        kind="sla_breach" if kind == "breach" else "sla_warning",
-        labels=row.labels,
-        firing=True,
-        at=now,
-        severity="critical" if kind == "breach" else "warning",
-        value=used,
-        threshold=threshold,
-        summary_en=en,
-        summary_zh=zh,
-        details=_details(p, row, used),
+    return (
+        f"SLA breach: case {row.case_id} missed its {t_en} target of {goal_en} "
+        f"(policy {p.name}): due {due} {zone}, over by {over_en} of business time.",
+        f"SLA 超时：案件 {row.case_id} 的{t_zh}时限 {goal_zh}（策略 {p.name}）已于 {due}"
+        f"（{zone}）到期，已超出业务时间 {over_zh}。",
     )
 
 
-def _clearing(p: _Policy, kind: Kind, row: TimerRow, why: str, now: datetime) -> Signal:
-    """The signal that resolves a raised warning or breach of ``row`` (as it was raised)."""
+def _warning_text(p: _Policy, row: TimerRow, used: float) -> tuple[str, str]:
+    t_en, t_zh = _TARGET_TEXT[row.target]
+    goal_en, goal_zh = _duration_text(row.target_seconds)
+    left_en, left_zh = _duration_text(row.target_seconds - used)
+    pct = round(100 * used / row.target_seconds)
+    due, zone = p.local(row.due_at), p.calendar.zone
+    return (
+        f"SLA at risk: case {row.case_id} has used {pct}% of its {t_en} target of {goal_en} "
+        f"(policy {p.name}): due {due} {zone}, {left_en} of business time left.",
+        f"SLA 预警：案件 {row.case_id} 的{t_zh}时限 {goal_zh}（策略 {p.name}）已用 {pct}%，"
+        f"将于 {due}（{zone}）到期，剩余业务时间 {left_zh}。",
+    )
+
+
+def _cleared_text(p: _Policy, kind: Kind, row: TimerRow, why: str) -> tuple[str, str]:
     t_en, t_zh = _TARGET_TEXT[row.target]
     why_en, why_zh = _WHY[why]
     what_en, what_zh = ("breach", "超时告警") if kind == "breach" else ("warning", "预警")
     due, zone = p.local(row.due_at), p.calendar.zone
+    return (
+        f"SLA {what_en} cleared: case {row.case_id}, {t_en} (policy {p.name}, "
+        f"due {due} {zone}): {why_en}.",
+        f"SLA {what_zh}解除：案件 {row.case_id} 的{t_zh}（策略 {p.name}，截止 {due}（{zone}））"
+        f"——{why_zh}。",
+    )
+
+
+def _signal(
+    kind: Kind,
+    row: TimerRow,
+    firing: bool,
+    now: datetime,
+    text: tuple[str, str],
+    details: dict[str, object],
+    value: float | None = None,
+    threshold: float | None = None,
+) -> Signal:
     return Signal(
-        rule=_rule(row.key, kind),
+        rule=f"sla.{row.policy}.{row.target}",  # one alert per timer, raised at the breach
         kind="sla_breach" if kind == "breach" else "sla_warning",
         labels=row.labels,
-        firing=False,
+        firing=firing,
         at=now,
         severity="critical" if kind == "breach" else "warning",
-        summary_en=(
-            f"SLA {what_en} cleared: case {row.case_id}, {t_en} (policy {p.name}, "
-            f"due {due} {zone}): {why_en}."
-        ),
-        summary_zh=(
-            f"SLA {what_zh}解除：案件 {row.case_id} 的{t_zh}（策略 {p.name}，截止 {due}（{zone}））"
-            f"——{why_zh}。"
-        ),
-        details={**_details(p, row, row.used_seconds), "reason": why},
+        value=value,
+        threshold=threshold,
+        summary_en=text[0],
+        summary_zh=text[1],
+        details=details,
     )
+
+
+def _firing(p: _Policy, kind: Kind, row: TimerRow, used: float, now: datetime) -> Signal:
+    """The warning or breach of a timer; ``used``: business seconds used at ``now``."""
+    if kind == "breach":
+        text, threshold = _breach_text(p, row, used), row.target_seconds
+    else:
+        text = _warning_text(p, row, used)
+        threshold = round((p.warn or 1.0) * row.target_seconds, _DIGITS)
+    return _signal(kind, row, True, now, text, _details(p, row, used), used, threshold)
+
+
+def _clearing(p: _Policy, row: TimerRow, why: str, now: datetime) -> Signal:
+    """The signal resolving the raised alert of ``row``, with the labels it was raised with
+    (so its fingerprint is the raised alert's)."""
+    kind: Kind = "breach" if row.breached else "warning"
+    details = {**_details(p, row, row.used_seconds), "reason": why}
+    return _signal(kind, row, False, now, _cleared_text(p, kind, row, why), details)
 
 
 # -- the service ------------------------------------------------------------------------------
@@ -747,25 +767,23 @@ class TimerService:
         now: datetime,
         out: _Outcome,
     ) -> tuple[bool, bool]:
-        """Clear the raised alerts that no longer hold; the warned and breached flags left."""
+        """Clear the timer's alert when something raised no longer holds; the warned and
+        breached flags left. A cleared alert leaves both flags down: what still holds (a
+        warning after a target grew) is raised again by the schedule, as a new alert."""
         old = run.old
         if old is None or not (old.warned or old.breached):
             return False, False
         same = old.started_at == run.start
-        keep_warning = live and same and at_risk
-        keep_breach = live and same and over
+        lost_warning = old.warned and not (live and same and at_risk)
+        lost_breach = old.breached and not (live and same and over)
+        if not (lost_warning or lost_breach):
+            return old.warned, old.breached
         if not same or run.stopped:
             why = "resolved" if run.target == "resolution" else "answered"
         else:
             why = "withdrawn" if live else "cancelled"
-        alerts: tuple[tuple[Kind, bool, bool], ...] = (
-            ("warning", old.warned, keep_warning),
-            ("breach", old.breached, keep_breach),
-        )
-        for kind, raised, keep in alerts:
-            if raised and not keep:
-                out.signals.append(_clearing(p, kind, old, why, now))
-        return old.warned and keep_warning, old.breached and keep_breach
+        out.signals.append(_clearing(p, old, why, now))
+        return False, False
 
     # -- deadlines --------------------------------------------------------------------------------
     def next_deadline(self) -> datetime | None:
@@ -827,7 +845,7 @@ class TimerService:
                     "updated_at": now,
                 }
             )
-        _upsert(session, changes)  # batched multi-row statements, unlike an UPDATE per row
+        _upsert(session, changes)
         return signals
 
     def _used_now(self, rows: Sequence[TimerRow], now: datetime) -> dict[Key, float]:
