@@ -132,10 +132,26 @@ def _alerts_table(alerts: list[Alert]) -> Table:
     return t
 
 
-def _print_change(alert: Alert, fmt: Format, en: str, zh: str, who: str | None) -> None:
+# what each change by hand is called, in English and Chinese
+_CHANGES = {"ack": ("acknowledged", "确认"), "resolve": ("resolved", "解决")}
+
+
+def _change(
+    action: str,
+    alert_id: int,
+    by: str | None,
+    note: str,
+    fmt: Format,
+    workspace: Path | None,
+) -> None:
+    """Acknowledge or resolve one alert as ``by`` and print the result."""
+    who = _who(by)
+    with _manager(workspace) as manager:
+        alert = getattr(manager, action)(alert_id, who, _now(), note=note)
     if fmt is Format.json:
         _print_json({"alert": alert.as_dict()})
     else:
+        en, zh = _CHANGES[action]
         console.print(f"alert {alert.id} {en} by {who} / 告警 {alert.id} 已由 {who} {zh}")
 
 
@@ -175,10 +191,7 @@ def ack(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Take a firing alert: no more reminders or escalations. 确认告警：停止提醒与升级。"""
-    who = _who(by)
-    with _manager(workspace) as manager:
-        alert = manager.ack(alert_id, who, _now(), note=note)
-    _print_change(alert, fmt, "acknowledged", "确认", who)
+    _change("ack", alert_id, by, note, fmt, workspace)
 
 
 @alerts_app.command("resolve")
@@ -190,10 +203,7 @@ def resolve(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Close an alert by hand. 手动解决告警。"""
-    who = _who(by)
-    with _manager(workspace) as manager:
-        alert = manager.resolve(alert_id, who, _now(), note=note)
-    _print_change(alert, fmt, "resolved", "解决", who)
+    _change("resolve", alert_id, by, note, fmt, workspace)
 
 
 def _matchers(items: list[str]) -> dict[str, str]:

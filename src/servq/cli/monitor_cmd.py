@@ -1,8 +1,8 @@
 """The ``servq serve`` and ``servq worker`` commands.
 
 Owns: starting the HTTP API with the monitor (one process, embedded default) and the NATS
-JetStream intake workers (production path). Follows ``servq.cli.main``'s conventions
-(``--workspace``, one clear error and exit status 2) without importing it.
+JetStream intake workers (production path). Shares ``--workspace`` and the one-line
+error (exit status 2) with ``servq.cli.sla_cmd``, as ``rules_cmd`` does.
 """
 
 from __future__ import annotations
@@ -15,17 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from servq.cli.sla_cmd import WorkspaceOpt, _fail, err_console
 from servq.errors import ServqError
 from servq.workspace import default_workspace_path
 
-err_console = Console(stderr=True)
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder [env SERVQ_WORKSPACE; ./servq-data]"),
-]
 StoreOpt = Annotated[
     str | None,
     typer.Option(
@@ -34,11 +28,6 @@ StoreOpt = Annotated[
         "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     ),
 ]
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 def serve(
