@@ -19,7 +19,7 @@ from rich.table import Table
 
 from servq import __version__
 from servq.cli.alerts_cmd import alerts_app
-from servq.cli.monitor_cmd import serve, worker
+from servq.cli.monitor_cmd import replay, serve, worker
 from servq.cli.rules_cmd import rules_app
 from servq.cli.sla_cmd import sla_app
 from servq.errors import DefinitionError, ServqError
@@ -49,6 +49,7 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(profiles_app, name="profiles")
 app.command()(serve)
 app.command()(worker)
+app.command()(replay)
 
 # piped output is not cut to 80 columns: wide KPI tables stay readable in files and logs
 console = Console(width=None if sys.stdout.isatty() else 200)

@@ -22,12 +22,15 @@ DEMO_PROFILES = {
 def run_demo(
     ws: Workspace, *, size: int = 5000, seed: int = 7, console: Console | None = None
 ) -> dict[str, Any]:
+    from servq.demo.events import demo_policy_path
     from servq.demo.generator import generate_demo
 
     out = ws.path / "demo-input"
     if console:
         console.print(f"Generating demo data (size={size:,}, seed={seed}) into {out} ...")
     manifest = generate_demo(out, size=size, seed=seed)
+    # the SLA of the demo's due_at, for `servq serve --policy demo-due` and `servq replay --demo`
+    demo_policy_path(ws.path / "sla")
     results = []
     for name, profile in DEMO_PROFILES.items():
         path = manifest.files.get(name)

@@ -86,7 +86,7 @@ class Monitor:
     ) -> None:
         from servq.monitor.alerts import AlertManager, AlertPolicy
         from servq.monitor.timers import TimerService
-        from servq.sla import load_policy
+        from servq.sla.registry import CALENDAR_FOLDER, PolicyRegistry
 
         self.store = store
         self.workspace = Path(workspace)
@@ -94,7 +94,13 @@ class Monitor:
         self._rule_step = timedelta(minutes=1)
         self.config = config or MonitorConfig()
         self.clock = clock
-        self.timers = TimerService(store, [load_policy(p) for p in self.config.policies])
+        # a policy is a built-in, one of <workspace>/sla, or a file
+        registry = PolicyRegistry.for_workspace(self.workspace)
+        self.timers = TimerService(
+            store,
+            [registry.get(p) for p in self.config.policies],
+            calendar_folders=[self.workspace / CALENDAR_FOLDER],
+        )
         policy = (
             AlertPolicy.load(self.config.alert_policy_file)
             if self.config.alert_policy_file

@@ -431,6 +431,13 @@ class _Policy:
             d.total_seconds(self.workday) for r in self.policy.rules for d in r.targets.values()
         )
 
+    def shortest(self) -> float:
+        """The shortest instant a timer can wait for: the least target, or its warning share."""
+        least = min(
+            d.total_seconds(self.workday) for r in self.policy.rules for d in r.targets.values()
+        )
+        return least * (self.warn or 1.0)
+
     def local(self, t: datetime | None) -> str:
         """A naive UTC instant as the calendar's wall-clock time, to the minute."""
         if t is None:
@@ -579,6 +586,15 @@ class TimerService:
     @property
     def policies(self) -> list[str]:
         return list(self._policies)
+
+    def shortest_wait(self) -> float | None:
+        """Business seconds of the shortest warning or target of any policy (a lower bound of
+        the wall-clock time from a timer's start to its first instant); None with no policy."""
+        return min((p.shortest() for p in self._policies.values()), default=None)
+
+    def pause_statuses(self) -> frozenset[str]:
+        """Every status that pauses a timer of some policy."""
+        return frozenset().union(*(p.pause for p in self._policies.values()))
 
     def __len__(self) -> int:
         """Timers with an instant to come (or passed and not raised yet) in the schedule."""
