@@ -25,6 +25,7 @@ Unknown fields are kept in ``attributes``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -107,7 +108,7 @@ class Event(BaseModel):
             raise ValueError("a feedback_received event needs a score or a text")
         return self
 
-    @property
+    @cached_property
     def at(self) -> datetime:
         """The timestamp as naive UTC (the store's convention)."""
         return self.timestamp.astimezone(UTC).replace(tzinfo=None)
