@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +26,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
+    Table,
     Text,
     bindparam,
     func,
@@ -263,7 +264,7 @@ def _update_cases(session: Session, events: Sequence[Event], seq: int, now: date
             "updated_at": now,
         }
         (updates if known is not None else inserts).append(values)
-    table = MonitorCase.__table__
+    table = cast(Table, MonitorCase.__table__)
     if inserts:
         session.execute(insert(table), inserts)
     if updates:
