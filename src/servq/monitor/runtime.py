@@ -43,6 +43,23 @@ class MonitorCursor(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
+def read_cursor(store: Store, name: str) -> int:
+    """A reader's position in the intake's change sequence (0 when it never read)."""
+    with store.session() as s:
+        row = s.get(MonitorCursor, name)
+        return row.seq if row else 0
+
+
+def write_cursor(store: Store, name: str, seq: int) -> int:
+    with store.session() as s:
+        row = s.get(MonitorCursor, name)
+        if row is None:
+            s.add(MonitorCursor(name=name, seq=seq))
+        else:
+            row.seq = seq
+    return seq
+
+
 def utcnow() -> datetime:
     """Now as naive UTC (the store's convention)."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -60,6 +77,7 @@ class MonitorConfig:
     poll_seconds: float = 2.0  # for cases changed by other processes
     tick_seconds: float = 30.0  # escalation and repeat checks
     recent_seconds: float = 30.0  # re-read cases updated this recently (see changed_cases)
+    warehouse_seconds: float | None = 30.0  # copy live events into the warehouse; None: never
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -142,15 +160,11 @@ class Monitor:
 
     # -- one step -------------------------------------------------------------------------------
     def _cursor(self, seq: int | None = None) -> int:
-        with self.store.session() as s:
-            row = s.get(MonitorCursor, "cases")
-            if seq is None:
-                return row.seq if row else 0
-            if row is None:
-                s.add(MonitorCursor(name="cases", seq=seq))
-            else:
-                row.seq = seq
-            return seq
+        return (
+            read_cursor(self.store, "cases")
+            if seq is None
+            else write_cursor(self.store, "cases", seq)
+        )
 
     def start(self, now: datetime) -> list[Any]:
         """Bring timers back from the store; raise what fell due while the process was down
@@ -222,6 +236,23 @@ class Monitor:
             except Exception:  # a broken channel must not stop the monitor
                 log.exception("delivering a notice failed")
 
+    def _sink_loop(self, stop: threading.Event) -> None:
+        """Copy live events into the warehouse every ``warehouse_seconds``, and once more on
+        the way out. Its own thread and its own warehouse connection: a slow load never delays
+        a breach. A failed flush (the warehouse is busy with a load) is tried again later."""
+        from servq.monitor.sink import WarehouseSink
+
+        sink = WarehouseSink(self.store, self.workspace)
+        interval = self.config.warehouse_seconds or 30.0
+        while True:
+            stopping = stop.wait(interval)
+            try:
+                sink.flush(self.clock())
+            except Exception:
+                log.exception("copying live events into the warehouse failed; will retry")
+            if stopping:
+                return
+
     # -- the loop -------------------------------------------------------------------------------
     def wake(self) -> None:
         """Ask the loop to run a step now (thread-safe; from in-process intake)."""
@@ -235,6 +266,11 @@ class Monitor:
         if self.notifier is not None:
             self._sender = threading.Thread(target=self._send_loop, daemon=True)
             self._sender.start()
+        sink_stop = threading.Event()
+        sink: threading.Thread | None = None
+        if self.config.warehouse_seconds is not None:
+            sink = threading.Thread(target=self._sink_loop, args=(sink_stop,), daemon=True)
+            sink.start()
         await asyncio.to_thread(self.start, self.clock())
         while not stop.is_set():
             self._wake.clear()
@@ -256,5 +292,8 @@ class Monitor:
                 for w in pending:
                     w.cancel()
         self._outbox.put(None)
+        sink_stop.set()
+        if sink is not None:
+            await asyncio.to_thread(sink.join, 60)
         if self._workspace is not None:
             self._workspace.close()
