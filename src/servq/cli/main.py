@@ -22,6 +22,7 @@ from servq.cli.alerts_cmd import alerts_app
 from servq.cli.monitor_cmd import replay, serve, worker
 from servq.cli.rules_cmd import rules_app
 from servq.cli.sla_cmd import sla_app
+from servq.cli.text_cmd import text_app
 from servq.errors import DefinitionError, ServqError
 from servq.ingest.engine import IngestResult
 from servq.metrics.presets import Preset, Target, load_presets
@@ -45,6 +46,7 @@ app.add_typer(metrics_app, name="metrics")
 app.add_typer(sla_app, name="sla")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(rules_app, name="rules")
+app.add_typer(text_app, name="text")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(profiles_app, name="profiles")
 app.command()(serve)

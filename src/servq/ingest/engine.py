@@ -101,6 +101,26 @@ def _hash_expr(columns: Iterable[str], prefix: str = "") -> str:
     return f"md5(concat_ws(chr(31), {parts}))"
 
 
+# the free-text column of each target: personal data is masked there before it is stored
+TEXT_COLUMNS = {
+    "feedback": "text",
+    "interaction": "transcript",
+    "case": "description",
+    "audit": "comment",
+    "ops_record": "text",
+}
+# targets whose text is analysed as it is ingested (sentiment, aspects, risk words, urgency)
+ANALYSED_TABLES = frozenset({"feedback", "interaction"})
+ANALYSIS_COLUMNS = (
+    "sentiment_label",
+    "sentiment_score",
+    "attitude_score",
+    "aspects",
+    "risk_categories",
+    "urgency",
+)
+
+
 class _Batch:
     """One batch's staging state on the warehouse connection."""
 
@@ -114,6 +134,8 @@ class _Batch:
         self.read = 0
         self._temps: list[tuple[str, str]] = []  # (name, TABLE or VIEW)
         self._raw: pa.Table | None = None
+        self._text_out: pa.Table | None = None
+        self.incoming = "_incoming"  # the relation merged into the target (see text_pass)
 
     # -- staging --------------------------------------------------------------------------------
     def _temp(self, name: str, sql: str, *, view: bool = False) -> None:
@@ -142,7 +164,10 @@ class _Batch:
 
     def cleanup(self) -> None:
         for name, kind in reversed(self._temps):
-            self.con.execute(f"DROP {kind} IF EXISTS {name}")
+            if kind == "ARROW":
+                self.con.unregister(name)
+            else:
+                self.con.execute(f"DROP {kind} IF EXISTS {name}")
         self._temps.clear()
         if self._raw is not None:
             self.con.unregister("_raw")
@@ -279,6 +304,69 @@ class _Batch:
         ).fetchall()[0]
         result.already_quarantined = result.quarantined - (int(new[0]) if new else 0)
 
+    def text_pass(self, incoming: str) -> str:
+        """Mask personal data in the target's free-text column and, for feedback and calls,
+        add the text analysis (servq.text.analyze); the relation to merge from then on."""
+        table = self.profile.table
+        column = TEXT_COLUMNS.get(table.name)
+        if column is None:
+            return incoming
+        col = qi(column)
+        rows = self.con.execute(
+            f"SELECT _row, {col} FROM {incoming} WHERE {col} IS NOT NULL"
+        ).fetchall()
+        if not rows:
+            return incoming
+        texts = [r[1] for r in rows]
+        if table.name in ANALYSED_TABLES:
+            from servq.text.analyze import analyze
+
+            found = analyze(texts)
+            out = pa.table(
+                {
+                    "_row": pa.array([r[0] for r in rows], pa.int64()),
+                    "_masked": pa.array(found["masked_text"].tolist(), pa.string()),
+                    **{
+                        f"_t_{c}": pa.array(
+                            found[c].tolist(),
+                            pa.float64() if c.endswith("_score") else pa.string(),
+                            from_pandas=True,  # NaN (no attitude in the text) is NULL
+                        )
+                        for c in ANALYSIS_COLUMNS
+                    },
+                    "_t_language": pa.array(
+                        found["language"].tolist(), pa.string(), from_pandas=True
+                    ),
+                }
+            )
+            keep = {c: f"coalesce(i.{qi(c)}, t._t_{c})" for c in ANALYSIS_COLUMNS}
+            if "language" in table.column_names:
+                keep["language"] = "coalesce(i.language, nullif(t._t_language, ''))"
+        else:
+            from servq.text.pii import mask_many
+
+            out = pa.table(
+                {
+                    "_row": pa.array([r[0] for r in rows], pa.int64()),
+                    "_masked": pa.array(mask_many(texts), pa.string()),
+                }
+            )
+            keep = {}
+        self._text_out = out  # kept alive while DuckDB scans it
+        self.con.register("_servq_text_out", out)
+        self._temps.append(("_servq_text_out", "ARROW"))
+        replace = ", ".join(
+            [f"coalesce(t._masked, i.{col}) AS {col}"]
+            + [f"{expr} AS {qi(c)}" for c, expr in keep.items()]
+        )
+        self._temp(
+            "_incoming_text",
+            f"SELECT i.* REPLACE ({replace}) FROM {incoming} i "
+            "LEFT JOIN _servq_text_out t ON t._row = i._row",
+        )
+        self.incoming = "_incoming_text"
+        return self.incoming
+
     def merge(self, table: Table, incoming: str, *, unique: bool = False) -> MergeCounts:
         """Merge relation ``incoming`` (data columns, _row, _flags) into ``table``.
 
@@ -370,7 +458,7 @@ class _Batch:
             }
             inner = ", ".join(f"{v} AS {qi(k)}" for k, v in cols.items() if k != "event_id")
             parts.append(
-                f"SELECT {inner}, _row, '' AS _flags FROM _incoming_cls "
+                f"SELECT {inner}, _row, '' AS _flags FROM {self.incoming}_cls "
                 f"WHERE _class IN ('loaded', 'updated') AND {qi(ev.timestamp)} IS NOT NULL"
             )
         union = " UNION ALL ".join(parts)
@@ -403,7 +491,7 @@ class _Batch:
         self._temp(
             "_case_from_ev",
             f"SELECT {', '.join(cols)}, min(_row) AS _row, '' AS _flags "
-            "FROM _incoming WHERE case_id IS NOT NULL GROUP BY case_id",
+            f"FROM {self.incoming} WHERE case_id IS NOT NULL GROUP BY case_id",
         )
         return "_case_from_ev"
 
@@ -454,11 +542,12 @@ def run_batch(
             f"SELECT {b.target_select(compiled)} FROM _mapped WHERE _codes = ''",
             view=True,
         )
+        incoming = b.text_pass("_incoming")
         con.execute("BEGIN TRANSACTION")
         try:
             b.write_quarantine(result)
             _fault_point("quarantine")
-            counts = b.merge(profile.table, "_incoming")
+            counts = b.merge(profile.table, incoming)
             _fault_point("merge")
             result.loaded, result.updated = counts.loaded, counts.updated
             result.duplicates = counts.duplicates + counts.stale
@@ -466,7 +555,9 @@ def run_batch(
                 result.warnings.append(
                     f"{counts.stale} row(s) older than the stored version were not applied"
                 )
-            flagged = con.execute("SELECT count(*) FROM _incoming WHERE _flags <> ''").fetchall()[0]
+            flagged = con.execute(f"SELECT count(*) FROM {incoming} WHERE _flags <> ''").fetchall()[
+                0
+            ]
             result.flagged = int(flagged[0]) if flagged else 0
             ev = b.derive_events()
             if ev is not None:

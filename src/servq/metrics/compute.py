@@ -12,6 +12,10 @@ range join of the facts with the windows); the result is keyed by ``window_start
 ``window_end``. A window sees what was known when it closed: a case duration whose end
 (``first_reply_at``, ``resolved_at``…) comes after the window's end is left out, so a rule
 evaluated live and the same rule replayed over history see the same numbers.
+
+A metric whose measures read several fact sources (occupancy: calls over the roster) is
+computed per scope key and local day (hour, at an hour grain), then added up; see
+``MetricEngine._compute_scoped``. It has no sliding-window form.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import ast
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -31,7 +35,7 @@ import pandas as pd
 from servq.errors import ServqError
 from servq.metrics.catalogue_registry import Catalogue
 from servq.metrics.clockgrid import business_seconds, clock_grid, with_local_time
-from servq.metrics.facts import DURATIONS, FACTS
+from servq.metrics.facts import DURATIONS, FACTS, SOURCE_TABLES, SPANS, Span
 from servq.metrics.model import Measure, MetricSpec
 from servq.warehouse.store import Warehouse
 
@@ -192,7 +196,7 @@ class MetricEngine:
         """Earliest and latest instant in a source's tables: the span a clock must cover."""
         from servq.warehouse.schema import TABLES
 
-        tables = {"case": ["case", "case_event"]}.get(source, [source])
+        tables = SOURCE_TABLES.get(source, (source,))
         lows, highs = [], []
         for name in tables:
             t = self.wh.table(name)
@@ -226,10 +230,12 @@ class MetricEngine:
             _check_windowed(specs, req)
         by_source: dict[str, list[MetricSpec]] = {}
         for s in specs:
-            by_source.setdefault(s.source, []).append(s)
+            if s.scope is None:
+                by_source.setdefault(s.source, []).append(s)
         frames = []
         for source, group in by_source.items():
             frames.append(self._compute_source(source, group, req))
+        frames += [self._compute_scoped(s, req) for s in specs if s.scope is not None]
         keys = req.keys()
         out = frames[0]
         for f in frames[1:]:
@@ -243,17 +249,8 @@ class MetricEngine:
         for s in specs:
             params.update(s.params)
         params.update(req.params or {})
-        facts = FACTS[source]
-        kwargs: dict[str, Any] = {}
-        if source in ("case", "interaction") and "repeat_days" in params:
-            kwargs["repeat_days"] = int(params["repeat_days"])
-        if source == "interaction" and "short_abandon_seconds" in params:
-            kwargs["short_abandon_seconds"] = params["short_abandon_seconds"]
-        zone = req.timezone
-        if req.calendar:
-            from servq.calendar import load_calendar
-
-            zone = zone or load_calendar(req.calendar, self._calendar_folders()).timezone
+        kwargs = _fact_kwargs(source, params)
+        zone = self._zone(req)
         business = bool(req.calendar) and any(s.business_time for s in specs)
         grid = None
         if business or (zone not in (None, "UTC") and req.grain is not None):
@@ -263,7 +260,7 @@ class MetricEngine:
             grid = self._grid(req.calendar if business else _zone_calendar(zone or "UTC"), span)
         if business and grid is not None and source == "case":
             kwargs["seconds"] = business_seconds(grid)
-        t = facts(self.wh, **kwargs)
+        t = FACTS[source](self.wh, **kwargs)
         for d in req.by:
             if d not in t.columns:
                 raise ServqError(
@@ -285,6 +282,162 @@ class MetricEngine:
         for r in results[1:]:
             out = out.merge(r, on=keys, how="outer") if keys else pd.concat([out, r], axis=1)
         return out
+
+    def _zone(self, req: Request) -> str | None:
+        """The zone periods and dates are in: the request's, else its calendar's, else UTC."""
+        zone = req.timezone
+        if req.calendar:
+            from servq.calendar import load_calendar
+
+            zone = zone or load_calendar(req.calendar, self._calendar_folders()).timezone
+        return zone
+
+    # -- metrics across sources -----------------------------------------------------------------
+    def _compute_scoped(self, spec: MetricSpec, req: Request) -> pd.DataFrame:
+        """A metric whose measures read several fact sources, defined where its scope is.
+
+        1. Every source's rows are placed in local days, or hours at an hour grain ("buckets"):
+           a point source by its time column, a span source (a roster shift) cut at the
+           buckets' boundaries, each piece counting its own seconds. Rows with no scope key
+           (a shift or call without an agent) are left out.
+        2. Each source's measures are summed per scope key and bucket; the scope measure's
+           source also per requested dimension, which is where every dimension comes from
+           (an agent's team is the roster's).
+        3. The other sources' sums join the scope rows on key and bucket. Only keys and buckets
+           where the scope measure is above zero are kept: calls of an agent on a day without a
+           shift are left out. Where one key and bucket has scope rows in several groups of the
+           requested dimensions (an agent in two teams on one day), the other sums are shared
+           out in proportion to the scope measure.
+        4. The sums are added up per requested dimension and period, and the formula applied:
+           no scope rows give no value (null), never 0.
+
+        ``where`` filters on a column of the scope measure's source apply to that source (its
+        rows decide which keys count); other columns filter the sources that have them.
+        """
+        assert spec.scope is not None
+        params = {**spec.params, **(req.params or {})}
+        zone = self._zone(req)
+        unit = "h" if req.grain == "hour" else "D"
+        per = list(spec.scope.per)
+        scope_src = spec.measure_source(spec.scope.measure)
+        sources = spec.sources()
+        facts = {src: FACTS[src](self.wh, **_fact_kwargs(src, params)) for src in sources}
+        for d in req.by:
+            if d not in facts[scope_src].columns:
+                raise ServqError(
+                    f"cannot slice {spec.id} by '{d}'; dimensions: "
+                    f"{', '.join(facts[scope_src].columns)}"
+                )
+        where = _split_where(req.where or {}, facts, scope_src, params)
+        sums: dict[str, ir.Table] = {}
+        for src, names in sources.items():
+            t = facts[src]
+            if src in where:
+                t = t.filter(where[src])
+            for col in per:
+                t = t.filter(t[col].notnull())
+            t = self._bucketed(t, src, spec.measure_time(names[0]), unit, zone, req)
+            group = list(dict.fromkeys([*per, *(req.by if src == scope_src else ()), "_bucket"]))
+            base = filter_expr(t, spec.filter, params) if src == spec.source else None
+            aggs: dict[str, Any] = {}
+            for n in names:
+                m = spec.measures[n]
+                cond = filter_expr(t, m.filter, params)
+                w = base if cond is None else (cond if base is None else base & cond)
+                value = _agg(t, m, w, t[m.column] if m.column else None)
+                aggs[f"_m_{n}"] = value.cast("float64").fill_null(0)
+            sums[src] = t.group_by(group).aggregate(**aggs)
+        scope_col = f"_m_{spec.scope.measure}"
+        match = [*per, "_bucket"]
+        j = sums[scope_src]
+        j = j.filter(j[scope_col] > 0)
+        j = j.mutate(_scope_total=j[scope_col].sum().over(group_by=[j[k] for k in match]))
+        for src, other in sums.items():
+            if src == scope_src:
+                continue
+            r = other.rename({f"_r_{k}": k for k in match})
+            j = j.left_join(r, [j[k] == r[f"_r_{k}"] for k in match]).drop(
+                *[f"_r_{k}" for k in match]
+            )
+            for n in sources[src]:
+                c = j[f"_m_{n}"].fill_null(0)
+                # the common case (one group per key and bucket) stays exact
+                shared = ibis.ifelse(
+                    j[scope_col] == j._scope_total, c, c * j[scope_col] / j._scope_total
+                )
+                j = j.mutate(**{f"_m_{n}": shared})
+        if req.grain:
+            j = j.mutate(period=j._bucket.truncate(GRAIN_UNITS[req.grain]))
+        keys = req.keys()
+        totals = {f"_m_{n}": j[f"_m_{n}"].sum() for n in spec.measures}
+        agg = j.group_by(keys).aggregate(**totals) if keys else j.aggregate(**totals)
+        scope: dict[str, Any] = {n: agg[f"_m_{n}"] for n in spec.measures}
+        scope.update({k: v for k, v in params.items() if k not in scope})
+        df: pd.DataFrame = agg.select(
+            *keys, **{spec.id: eval_formula(spec.formula, scope)}
+        ).to_pandas()
+        return df
+
+    def _bucketed(
+        self,
+        t: ir.Table,
+        source: str,
+        time_col: str,
+        unit: str,
+        zone: str | None,
+        req: Request,
+    ) -> ir.Table:
+        """Rows within the request's bounds with ``_bucket``, the local day or hour (``unit``)
+        they fall in; a span source's rows are cut at the buckets' boundaries."""
+        lo, hi = _bounds(req.start, req.end, zone)
+        span = SPANS.get(source)
+        if span is not None and time_col == span.start:
+            return self._split_spans(t, span, unit, zone, lo, hi)
+        t = t.filter(t[time_col].notnull())
+        if lo is not None:
+            t = t.filter(t[time_col] >= lo)
+        if hi is not None:
+            t = t.filter(t[time_col] < hi)
+        if zone in (None, "UTC"):
+            return t.mutate(_bucket=t[time_col].truncate(unit))
+        extent = self._source_span(source)
+        if extent is None:  # no rows at all
+            return t.mutate(_bucket=t[time_col])
+        grid = self._grid(_zone_calendar(zone), extent)
+        t = with_local_time(t, grid, time_col, "_local_time")
+        return t.mutate(_bucket=t._local_time.truncate(unit)).drop("_local_time")
+
+    def _split_spans(
+        self,
+        t: ir.Table,
+        span: Span,
+        unit: str,
+        zone: str | None,
+        lo: datetime | None,
+        hi: datetime | None,
+    ) -> ir.Table:
+        """Each span clipped to ``[lo, hi)`` and cut into one row per local day or hour it
+        touches, with ``span.seconds`` the piece's own length (a range join with the buckets)."""
+        start, end = t[span.start], t[span.end]
+        if lo is not None:
+            start = ibis.greatest(start, ibis.literal(lo, type="timestamp"))
+        if hi is not None:
+            end = ibis.least(end, ibis.literal(hi, type="timestamp"))
+        t = t.mutate(_s=start, _e=end)
+        t = t.filter(t._s.notnull() & t._e.notnull() & (t._e > t._s))
+        extent = t.aggregate(lo=t._s.min(), hi=t._e.max()).to_pandas().iloc[0]
+        if pd.isna(extent["lo"]):
+            return t.mutate(_bucket=t._s).drop("_s", "_e")
+        b = ibis.memtable(
+            _buckets(pd.Timestamp(extent["lo"]), pd.Timestamp(extent["hi"]), unit, zone)
+        )
+        j = t.join(b, (t._s < b._b_end) & (t._e > b._b_start))
+        piece = (
+            ibis.least(j._e, j._b_end).epoch_seconds()
+            - ibis.greatest(j._s, j._b_start).epoch_seconds()
+        )
+        j = j.mutate(**{span.seconds: piece.cast("float64"), "_bucket": j._b_label})
+        return j.drop("_s", "_e", "_b_start", "_b_end", "_b_label")
 
     def _snapshot(
         self,
@@ -428,9 +581,76 @@ class MetricEngine:
         return df
 
 
+def _fact_kwargs(source: str, params: Mapping[str, float]) -> dict[str, Any]:
+    """The fact builder's options that metric parameters set."""
+    kwargs: dict[str, Any] = {}
+    if source in ("case", "interaction") and "repeat_days" in params:
+        kwargs["repeat_days"] = int(params["repeat_days"])
+    if source == "interaction" and "short_abandon_seconds" in params:
+        kwargs["short_abandon_seconds"] = params["short_abandon_seconds"]
+    return kwargs
+
+
+def _split_where(
+    where: Mapping[str, Any],
+    facts: Mapping[str, ir.Table],
+    scope_src: str,
+    params: Mapping[str, float],
+) -> dict[str, ir.BooleanValue]:
+    """A request's filter for a metric across sources, per source: a column of the scope
+    source filters it alone; any other column filters every source that has it."""
+    out: dict[str, ir.BooleanValue] = {}
+    for col, cond in where.items():
+        targets = (
+            [scope_src]
+            if col in facts[scope_src].columns
+            else [src for src, t in facts.items() if col in t.columns]
+        )
+        if not targets:
+            known = sorted({c for t in facts.values() for c in t.columns})
+            raise ServqError(f"no column '{col}' to filter on; columns: {', '.join(known)}")
+        for src in targets:
+            expr = filter_expr(facts[src], {col: cond}, params)
+            if expr is not None:
+                out[src] = expr if src not in out else out[src] & expr
+    return out
+
+
+def _buckets(lo: pd.Timestamp, hi: pd.Timestamp, unit: str, zone: str | None) -> pd.DataFrame:
+    """The local days (``unit`` "D") or hours ("h") covering ``[lo, hi)`` (naive UTC): each
+    one's UTC bounds ``_b_start``/``_b_end`` and local start ``_b_label``. Exact across clock
+    changes: a day is midnight to midnight, an hour repeated in autumn appears twice with the
+    same label, as the local times of points in it are."""
+    tz = ZoneInfo(zone or "UTC")
+    first = lo.to_pydatetime().replace(tzinfo=UTC).astimezone(tz).date()
+    last = hi.to_pydatetime().replace(tzinfo=UTC).astimezone(tz).date()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 2)]
+    midnights = [
+        datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+        for d in days
+    ]
+    if unit == "D":
+        starts = pd.DatetimeIndex(midnights[:-1])
+        ends = pd.DatetimeIndex(midnights[1:])
+        labels = pd.DatetimeIndex([datetime(d.year, d.month, d.day) for d in days[:-1]])
+    else:
+        starts = pd.date_range(midnights[0], midnights[-1], freq="h", inclusive="left")
+        ends = starts + pd.Timedelta(hours=1)
+        labels = starts.tz_localize("UTC").tz_convert(tz).tz_localize(None).floor("h")
+    return pd.DataFrame(
+        {"_b_start": starts, "_b_end": ends, "_b_label": labels}, dtype="datetime64[us]"
+    )
+
+
 def _check_windowed(specs: list[MetricSpec], req: Request) -> None:
     if req.grain is not None:
         raise ServqError("give either a grain or sliding windows, not both")
+    scoped = [s.id for s in specs if s.scope is not None]
+    if scoped:
+        raise ServqError(
+            f"{', '.join(scoped)}: a metric across several sources has no sliding-window form; "
+            "use a grain instead"
+        )
     snapshots = [s.id for s in specs if s.kind == "snapshot"]
     if snapshots:
         raise ServqError(

@@ -26,11 +26,18 @@ Case facts combine the case row with its event log:
 
 Interaction facts: ``repeat_contact``: the same customer had an offered call or chat within
 ``repeat_days`` (default 7) before this one.
+
+Roster facts: one row per rostered shift (``ops_record`` rows of kind ``roster``) with a start
+and an end after it; ``staffed_seconds`` is the shift's length. A roster is a *span*
+source (``SPANS``): when metrics place its rows in periods, a shift is cut at every period
+boundary it crosses and each piece counts its own seconds (08:00–17:00 gives 2 h to the
+08:00–10:00 hours of an hour grain). Overlapping shifts of one agent each count in full.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import ibis
@@ -257,9 +264,45 @@ def audit_facts(wh: Warehouse) -> ir.Table:
     )
 
 
+def roster_facts(wh: Warehouse) -> ir.Table:
+    """Rostered shifts; a shift without a start, or ending before it starts, is left out."""
+    t = wh.table("ops_record")
+    t = t.filter(
+        (t.kind == "roster") & t.start_at.notnull() & t.end_at.notnull() & (t.end_at > t.start_at)
+    )
+    return t.select(
+        "source_system",
+        "record_id",
+        "agent",
+        "team",
+        "site",
+        "start_at",
+        "end_at",
+        staffed_seconds=(t.end_at.epoch_seconds() - t.start_at.epoch_seconds()).cast("float64"),
+    )
+
+
+@dataclass(frozen=True)
+class Span:
+    """A fact source whose rows are time intervals: cut at period boundaries, each piece's
+    ``seconds`` column is its own length."""
+
+    start: str
+    end: str
+    seconds: str
+
+
+SPANS: dict[str, Span] = {"roster": Span("start_at", "end_at", "staffed_seconds")}
+# the warehouse tables a fact source reads, where they differ from its name
+SOURCE_TABLES: dict[str, tuple[str, ...]] = {
+    "case": ("case", "case_event"),
+    "roster": ("ops_record",),
+}
+
 FACTS: dict[str, Callable[..., ir.Table]] = {
     "case": case_facts,
     "interaction": interaction_facts,
     "feedback": feedback_facts,
     "audit": audit_facts,
+    "roster": roster_facts,
 }

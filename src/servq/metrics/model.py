@@ -16,6 +16,15 @@ filter) combined by a **formula** (arithmetic over measure names)::
       good:  {agg: count, filter: {survey: csat, score: {gte: 4}}}
       rated: {agg: count, filter: {survey: csat, score: {not_null: true}}}
     formula: 100 * good / rated
+
+A measure may read **another fact source** (``source: roster``, with its own ``time`` column),
+for a ratio across two tables such as occupancy (handling time of calls over rostered time).
+Such a metric needs a ``scope``: the measure whose rows say where the metric is defined, and the
+key its rows are matched on (``per: [agent]``). The other measures are then counted only for
+the keys and local days (hours, at an hour grain) where the scope measure has rows, and take the
+dimensions the metric is sliced by (team, site) from the scope measure's rows; see
+``compute.MetricEngine`` for how. Rows of a *span* source (a roster shift, ``start_at`` to
+``end_at``) are cut at period boundaries, each piece counting its own share of the time.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servq.errors import DefinitionError, Problem
 from servq.yamlfile import Loader, Loc, load_model
 
+Source = Literal["case", "feedback", "interaction", "audit", "roster"]
 Agg = Literal["count", "sum", "mean", "median", "p50", "p90", "p95", "min", "max", "count_distinct"]
 STAT_AGGS: tuple[Agg, ...] = ("mean", "median", "p50", "p90", "p95")
 SERVQUAL = ("reliability", "assurance", "tangibles", "empathy", "responsiveness")
@@ -44,6 +54,25 @@ class Measure(_Frozen):
     agg: Agg = "count"
     column: str | None = Field(default=None, description="fact column; not needed for count")
     filter: dict[str, Any] = Field(default_factory=dict)
+    source: Source | None = Field(
+        default=None, description="another fact source this measure reads (default: the metric's)"
+    )
+    time: str | None = Field(
+        default=None,
+        description="the column that places this measure's rows in periods; required with a "
+        "source of its own (for a span source, the span's start: its rows are split)",
+    )
+
+
+class Scope(_Frozen):
+    """Where a metric reading several sources is defined: the keys and local days (hours, at
+    an hour grain) where the measure ``measure`` is above zero. The other measures count only
+    there, and the metric's dimensions are taken from ``measure``'s source."""
+
+    measure: str = Field(description="the measure whose rows define where the metric has a value")
+    per: tuple[str, ...] = Field(
+        default=(), description="the key rows of every source are matched on, e.g. [agent]"
+    )
 
 
 class MetricSpec(_Frozen):
@@ -56,9 +85,11 @@ class MetricSpec(_Frozen):
     unit: Literal["seconds", "percent", "count", "score", "ratio", "calls", "cases"]
     direction: Literal["higher_is_better", "lower_is_better", "neutral"]
     servqual: Literal["reliability", "assurance", "tangibles", "empathy", "responsiveness"]
-    source: Literal["case", "feedback", "interaction", "audit"]
+    source: Source
     time: str = Field(description="the fact column that places a row in a period")
-    filter: dict[str, Any] = Field(default_factory=dict, description="applies to every measure")
+    filter: dict[str, Any] = Field(
+        default_factory=dict, description="applies to every measure of the metric's own source"
+    )
     measures: dict[str, Measure]
     formula: str = Field(description="arithmetic over measure names, e.g. 100 * good / rated")
     stats: tuple[Agg, ...] = Field(
@@ -78,6 +109,25 @@ class MetricSpec(_Frozen):
     overdue_from: str | None = Field(
         default=None, description="snapshot: count a row only once this column's time has passed"
     )
+    scope: Scope | None = Field(
+        default=None,
+        description="for measures from several sources: where the metric is defined",
+    )
+
+    def measure_source(self, name: str) -> str:
+        """The fact source measure ``name`` reads."""
+        return self.measures[name].source or self.source
+
+    def sources(self) -> dict[str, list[str]]:
+        """Measure names per fact source, the metric's own source first."""
+        out: dict[str, list[str]] = {self.source: []}
+        for name in self.measures:
+            out.setdefault(self.measure_source(name), []).append(name)
+        return {k: v for k, v in out.items() if v}
+
+    def measure_time(self, name: str) -> str:
+        """The column that places measure ``name``'s rows in periods."""
+        return self.measures[name].time or self.time
 
     @model_validator(mode="before")
     @classmethod
@@ -133,11 +183,62 @@ def _check_filter(flt: dict[str, Any], loc: Loc, columns: set[str] | None) -> li
     return problems
 
 
+def _check_sources(m: MetricSpec, columns: dict[str, set[str]] | None) -> list[tuple[Loc, str]]:
+    """Measures of other sources: each with a time column, all under a scope."""
+    problems: list[tuple[Loc, str]] = []
+    times: dict[str, str] = {}
+    for name, ms in m.measures.items():
+        src = m.measure_source(name)
+        loc: Loc = ("measures", name, "time")
+        if src == m.source:
+            if ms.time is not None and ms.time != m.time:
+                problems.append((loc, f"measures of {m.source} are placed by the metric's time"))
+            continue
+        if ms.time is None:
+            problems.append((loc, f"a measure of another source ({src}) needs its own time"))
+            continue
+        if columns is not None and ms.time not in columns.get(src, set()):
+            problems.append((loc, f"'{ms.time}' is not a column of {src}"))
+        if times.setdefault(src, ms.time) != ms.time:
+            problems.append((loc, f"measures of {src} must share one time column"))
+    if m.scope is None:
+        if len(m.sources()) > 1:
+            problems.append(
+                (
+                    ("scope",),
+                    "a metric reading several sources needs a scope: the measure whose rows "
+                    "define where it has a value, and the key they are matched on",
+                )
+            )
+        return problems
+    if m.scope.measure not in m.measures:
+        problems.append((("scope", "measure"), f"'{m.scope.measure}' is not a measure"))
+    if m.kind != "aggregate":
+        problems.append((("scope",), "a snapshot metric cannot have a scope"))
+    if m.stats:
+        problems.append((("stats",), "a metric with a scope has no extra statistics"))
+    for name, ms in m.measures.items():
+        if ms.agg not in ("count", "sum"):
+            problems.append(
+                (
+                    ("measures", name, "agg"),
+                    "a metric with a scope adds measures up from keys and days: use sum or count",
+                )
+            )
+    if columns is not None:
+        for src in m.sources():
+            for col in m.scope.per:
+                if col not in columns.get(src, set()):
+                    problems.append((("scope", "per"), f"'{col}' is not a column of {src}"))
+    return problems
+
+
 def validate_metric(
     m: MetricSpec, columns: dict[str, set[str]] | None = None
 ) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     cols = columns.get(m.source) if columns else None
+    problems += _check_sources(m, columns)
     names = formula_names(m.formula)
     if isinstance(names, str):
         problems.append((("formula",), names))
@@ -148,13 +249,15 @@ def validate_metric(
         problems.append((("time",), f"'{m.time}' is not a column of {m.source}"))
     problems += _check_filter(m.filter, ("filter",), cols)
     for name, ms in m.measures.items():
+        src = m.measure_source(name)
+        mcols = columns.get(src) if columns else None
         if ms.agg != "count" and ms.column is None:
             problems.append((("measures", name, "agg"), f"{ms.agg} needs a column"))
-        if ms.column is not None and cols is not None and ms.column not in cols:
+        if ms.column is not None and mcols is not None and ms.column not in mcols:
             problems.append(
-                (("measures", name, "column"), f"'{ms.column}' is not a column of {m.source}")
+                (("measures", name, "column"), f"'{ms.column}' is not a column of {src}")
             )
-        problems += _check_filter(ms.filter, ("measures", name, "filter"), cols)
+        problems += _check_filter(ms.filter, ("measures", name, "filter"), mcols)
     if m.kind == "snapshot":
         for part in ("opens", "closes"):
             if getattr(m, part) is None:

@@ -134,6 +134,16 @@ CASE_EVENT = Table(
     ),
 )
 
+# what servq.text works out of a row's free text as it is ingested (feedback and calls)
+TEXT_ANALYSIS = (
+    _c("sentiment_label", doc="positive, negative or neutral, from the shipped model"),
+    _c("sentiment_score", "float", "probability that the text is positive, 0..1"),
+    _c("attitude_score", "float", "polarity of what the text says of staff attitude, -1..1"),
+    _c("aspects", "json", "aspect → polarity (-1..1) for each service aspect mentioned"),
+    _c("risk_categories", doc="comma-separated risk-word categories found (legal, media...)"),
+    _c("urgency", doc="high, medium or low"),
+)
+
 INTERACTION = Table(
     name="interaction",
     doc="A call or chat: queue and talk times, outcome and transcript.",
@@ -162,7 +172,8 @@ INTERACTION = Table(
         _c("hold_seconds", "float"),
         _c("wrap_seconds", "float"),
         _c("outcome", doc="answered, abandoned, short_abandoned, phantom, transferred, ..."),
-        _c("transcript"),
+        _c("transcript", doc="personal data masked at ingest"),
+        *TEXT_ANALYSIS,
         _c("attributes", "json"),
     ),
 )
@@ -187,8 +198,9 @@ FEEDBACK = Table(
         _c("score", "float"),
         _c("scale_min", "float"),
         _c("scale_max", "float"),
-        _c("text"),
-        _c("language", doc="zh, en, ... when known"),
+        _c("text", doc="the comment, personal data masked at ingest"),
+        _c("language", doc="zh, en, ... when known (detected at ingest when not given)"),
+        *TEXT_ANALYSIS,
         _c("attributes", "json"),
     ),
 )
