@@ -184,6 +184,9 @@ def issues_cmd(
     negative_only: Annotated[
         bool, typer.Option("--negative-only", help="Only negative feedback.")
     ] = False,
+    tz: Annotated[str, typer.Option("--tz", help="Time zone of days and weeks.")] = (
+        "Asia/Shanghai"
+    ),
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -203,7 +206,13 @@ def issues_cmd(
         if feedback.empty:
             raise ServqError("no feedback in the warehouse: ingest some first")
         found = top_issues(
-            feedback, by=by, start=start, end=end, top=top, negative_only=negative_only
+            feedback,
+            by=by,
+            start=start,
+            end=end,
+            top=top,
+            negative_only=negative_only,
+            tz=tz,
         )
     except (ServqError, ValueError) as exc:
         raise _fail(str(exc)) from None
