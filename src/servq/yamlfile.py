@@ -74,7 +74,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
     return data, LineMap(lines)
 
 
-def _loc_text(loc: Sequence[str | int]) -> str:
+def loc_text(loc: Sequence[str | int]) -> str:
+    """A location as people read it: ``rules[2].targets``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -106,13 +107,13 @@ def load_model(
             given = err.get("input")
             if isinstance(given, str | int | float) and err["type"] != "missing":
                 msg = f"{msg} (got {given!r})"
-            problems.append(Problem(file, lines.line(loc), _loc_text(loc), msg))
+            problems.append(Problem(file, lines.line(loc), loc_text(loc), msg))
         raise DefinitionError(problems) from None
     if checks is not None:
         found = checks(obj)
         if found:
             raise DefinitionError(
-                [Problem(file, lines.line(loc), _loc_text(loc), msg) for loc, msg in found]
+                [Problem(file, lines.line(loc), loc_text(loc), msg) for loc, msg in found]
             )
     return obj
 
@@ -123,8 +124,12 @@ def load_model_file(
     *,
     checks: Callable[[M], list[tuple[Loc, str]]] | None = None,
 ) -> M:
+    return load_model(model, read_definition(path), str(path), checks=checks)
+
+
+def read_definition(path: Path) -> str:
+    """The text of a definition file; a file that cannot be read is a DefinitionError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError([Problem(str(path), None, "", f"cannot read: {exc}")]) from exc
-    return load_model(model, text, str(path), checks=checks)

@@ -50,7 +50,7 @@ from pydantic import (
 from servq.calendar import CalendarSpec, load_calendar
 from servq.errors import DefinitionError, Problem, ServqError
 from servq.warehouse.schema import CASE_STATUSES, CHANNELS, PRIORITIES
-from servq.yamlfile import Loc, load_model, parse_yaml
+from servq.yamlfile import Loc, load_model, loc_text, parse_yaml
 
 TargetName = Literal["first_reply", "next_reply", "resolution"]
 TARGETS: tuple[TargetName, ...] = get_args(TargetName)
@@ -282,13 +282,6 @@ def rule_problems(data: Any) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _loc_text(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_policy(
     text: str, file: str = "<sla policy>", *, calendar_folders: Sequence[Path] | None = None
 ) -> SlaPolicy:
@@ -298,9 +291,7 @@ def parse_policy(
     (a workspace's ``calendars/``).
     """
     data, lines = parse_yaml(text, file)
-    found = [
-        Problem(file, lines.line(loc), _loc_text(loc), msg) for loc, msg in rule_problems(data)
-    ]
+    found = [Problem(file, lines.line(loc), loc_text(loc), msg) for loc, msg in rule_problems(data)]
     context = {"calendar_folders": list(calendar_folders or [])}
     try:
         policy = load_model(SlaPolicy, text, file, context=context)

@@ -53,12 +53,11 @@ from servq.text.risk import (
     WordMatcher,
     WordsByLang,
     _Frozen,
-    _loc_text,
     _Source,
     is_chinese,
     word_key,
 )
-from servq.yamlfile import Loc, load_model, parse_yaml
+from servq.yamlfile import Loc, load_model, loc_text, parse_yaml, read_definition
 
 __all__ = [
     "ASPECTS",
@@ -184,7 +183,7 @@ def _entries(spec: AspectFile) -> tuple[dict[str, _Entry], list[tuple[Loc, str]]
             if entry.cost and not old.cost:
                 entries[key] = entry
             return
-        problems.append((loc, f"'{entry.word}' is already listed at {_loc_text(where[key])}"))
+        problems.append((loc, f"'{entry.word}' is already listed at {loc_text(where[key])}"))
 
     for aid, a in spec.aspects.items():
         cost = {word_key(w) for _, _, w in a.cost_terms.all()}
@@ -219,7 +218,7 @@ def _entries(spec: AspectFile) -> tuple[dict[str, _Entry], list[tuple[Loc, str]]
             problems.append(
                 (
                     ("disable", i),
-                    f"'{w}' is both listed at {_loc_text(where[word_key(w)])} and disabled",
+                    f"'{w}' is both listed at {loc_text(where[word_key(w)])} and disabled",
                 )
             )
     return entries, problems
@@ -382,12 +381,7 @@ class AspectLexicon:
     def from_yaml(cls, path: str | Path) -> AspectLexicon:
         """A lexicon from a YAML file (format: docs/text-lexicons.md). Aspects may leave out
         their names when the file extends the built-in lexicon through :meth:`merged`."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DefinitionError([Problem(str(p), None, "", f"cannot read: {exc}")]) from exc
-        return cls.from_text(text, str(p))
+        return cls.from_text(read_definition(Path(path)), str(path))
 
     @classmethod
     def merged(cls, builtin: AspectLexicon, user: AspectLexicon) -> AspectLexicon:
@@ -401,7 +395,7 @@ class AspectLexicon:
             if src is not None:
                 problems.append(src.problem(loc, message))
             else:
-                problems.append(Problem("<user lexicon>", None, _loc_text(loc), message))
+                problems.append(Problem("<user lexicon>", None, loc_text(loc), message))
 
         for i, w in enumerate(user.disabled):
             if word_key(w) not in builtin._entries:

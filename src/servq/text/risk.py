@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from servq.errors import DefinitionError, Problem, ServqError
-from servq.yamlfile import LineMap, Loc, load_model, parse_yaml
+from servq.yamlfile import LineMap, Loc, load_model, loc_text, parse_yaml, read_definition
 
 __all__ = [
     "LEVELS",
@@ -387,7 +387,7 @@ def _file_checks(f: RiskFile) -> list[tuple[Loc, str]]:
     def visit(loc: Loc, word: str) -> None:
         key = word_key(word)
         if key in seen:
-            problems.append((loc, f"'{word}' is already listed at {_loc_text(seen[key])}"))
+            problems.append((loc, f"'{word}' is already listed at {loc_text(seen[key])}"))
         else:
             seen[key] = loc
 
@@ -403,17 +403,10 @@ def _file_checks(f: RiskFile) -> list[tuple[Loc, str]]:
             problems.append(
                 (
                     ("disable", i),
-                    f"'{w}' is both listed at {_loc_text(seen[word_key(w)])} and disabled",
+                    f"'{w}' is both listed at {loc_text(seen[word_key(w)])} and disabled",
                 )
             )
     return problems
-
-
-def _loc_text(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 @dataclass(frozen=True)
@@ -424,7 +417,7 @@ class _Source:
     lines: LineMap
 
     def problem(self, loc: Loc, message: str) -> Problem:
-        return Problem(self.file, self.lines.line(loc), _loc_text(loc), message)
+        return Problem(self.file, self.lines.line(loc), loc_text(loc), message)
 
 
 @dataclass(frozen=True)
@@ -483,12 +476,7 @@ class RiskLexicon:
         Categories may leave out their names when the file is meant to extend the built-in
         lexicon through :meth:`merged`; used alone, such a category is named by its id.
         """
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DefinitionError([Problem(str(p), None, "", f"cannot read: {exc}")]) from exc
-        return cls.from_text(text, str(p))
+        return cls.from_text(read_definition(Path(path)), str(path))
 
     @classmethod
     def _from_spec(cls, spec: RiskFile, source: _Source) -> RiskLexicon:
@@ -521,7 +509,7 @@ class RiskLexicon:
             if src is not None:
                 problems.append(src.problem(loc, message))
             else:
-                problems.append(Problem("<user lexicon>", None, _loc_text(loc), message))
+                problems.append(Problem("<user lexicon>", None, loc_text(loc), message))
 
         known = {word_key(w) for c in builtin.categories.values() for w in c.words}
         known |= {word_key(w) for ws in builtin.urgency_words.values() for w in ws}
