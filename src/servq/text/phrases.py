@@ -43,6 +43,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from servq.text.sentiment import detect_language as _detect
+
 __all__ = [
     "Analysis",
     "Clause",
@@ -55,8 +57,6 @@ __all__ = [
 
 LANGUAGES = ("zh", "en")
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 _WORDY = re.compile(r"\w")
 
 
@@ -99,18 +99,13 @@ _EMPTY = Analysis("zh", ())
 
 
 def detect_language(text: str) -> str:
-    """``"zh"`` when CJK characters dominate the text, else ``"en"``.
-
-    A Chinese character carries about as much as three Latin letters, so the text is Chinese when
-    it has CJK characters and at least a third as many of them as Latin letters.
+    """``"zh"`` when Chinese characters dominate the text, else ``"en"`` (the rule of
+    :func:`servq.text.sentiment.detect_language`, so phrases and sentiment agree on a text).
 
     >>> detect_language("退款太慢"), detect_language("iPhone 充电很慢"), detect_language("Too slow")
     ('zh', 'zh', 'en')
     """
-    n_cjk = len(_CJK.findall(text))
-    if n_cjk == 0:
-        return "en"
-    return "zh" if 3 * n_cjk >= len(_LATIN.findall(text)) else "en"
+    return _detect(text) or "en"
 
 
 def _check_lang(lang: str | None) -> None:
