@@ -120,11 +120,17 @@ class Event(BaseModel):
 
     def new_status(self) -> str | None:
         """The status the case has after this event, if the event sets one."""
-        return (
-            self.status
-            if self.type in ("case_status_changed", "case_created")
-            else (STATUS_OF.get(self.type))
-        )
+        return status_after(self.type, self.status)
+
+
+def status_after(kind: str, status: str | None) -> str | None:
+    """The status a case has after an event of type ``kind`` carrying ``status``, None when
+    such an event sets none; a case is created ``new`` unless the event says otherwise."""
+    if kind == "case_created":
+        return status or "new"
+    if kind == "case_status_changed":
+        return status
+    return STATUS_OF.get(kind)
 
 
 def _reason(exc: ValidationError) -> str:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from servq.monitor.alerts.tables import AlertRow
-from servq.monitor.events import STATUS_OF, parse_event
+from servq.monitor.events import Event, parse_event
 from servq.monitor.runtime import Monitor
 from servq.monitor.store import accept
 from servq.sla.model import DONE_STATUSES
@@ -109,22 +109,13 @@ class _Resumes:
         self.stopped = pause | frozenset(DONE_STATUSES)
         self.status: dict[str, str] = {}
 
-    def __call__(self, raw: Mapping[str, Any]) -> bool:
-        kind = raw.get("type")
-        new = STATUS_OF.get(str(kind)) or (
-            raw.get("status") or "new" if kind == "case_created" else raw.get("status")
-        )
-        if kind not in ("case_created", "case_status_changed", *STATUS_OF) or not new:
+    def __call__(self, ev: Event) -> bool:
+        new = ev.new_status()
+        if new is None:
             return False
-        case_id = str(raw.get("case_id"))
-        old = self.status.get(case_id)
-        self.status[case_id] = str(new)
-        return kind == "case_reopened" or (old in self.stopped and new not in self.stopped)
-
-
-def _time_of(raw: Mapping[str, Any]) -> datetime | None:
-    parsed = parse_event(raw)
-    return None if isinstance(parsed, str) else parsed.at
+        old = self.status.get(ev.case_id)
+        self.status[ev.case_id] = new
+        return ev.type == "case_reopened" or (old in self.stopped and new not in self.stopped)
 
 
 def replay(
@@ -140,14 +131,14 @@ def replay(
     store as if it had run live. ``until`` (naive UTC) is where the clock stops (default: the
     last event). Events that do not parse are stored as intake rejects and counted."""
     report = ReplayReport(timezone=timezone)
-    timed: list[tuple[datetime, int, Mapping[str, Any]]] = []
+    timed: list[tuple[datetime, int, Mapping[str, Any], Event]] = []
     bad: list[Mapping[str, Any]] = []
     for i, raw in enumerate(events):
-        at = _time_of(raw)
-        if at is None:
+        parsed = parse_event(raw)
+        if isinstance(parsed, str):
             bad.append(raw)
         else:
-            timed.append((at, i, raw))
+            timed.append((parsed.at, i, raw, parsed))
     timed.sort(key=lambda t: (t[0], t[1]))
     report.events = len(timed) + len(bad)
     if not timed:
@@ -180,10 +171,10 @@ def replay(
         j = i
         while j < len(timed) and timed[j][0] <= stop and (j == i or timed[j][0] < limit):
             j += 1
-            if resumes(timed[j - 1][2]):
+            if resumes(timed[j - 1][3]):
                 break
         now = timed[j - 1][0]
-        result = accept(monitor.store, [raw for _, _, raw in timed[i:j]], now, source=source)
+        result = accept(monitor.store, [raw for _, _, raw, _ in timed[i:j]], now, source=source)
         report.rejected += result.counts()["rejected"]
         step(now)
         i = j

@@ -32,7 +32,7 @@ import pandas as pd
 from sqlalchemy import or_, select
 
 from servq.app_store import Store
-from servq.monitor.events import CASE_TYPES, STATUS_OF
+from servq.monitor.events import CASE_TYPES, status_after
 from servq.monitor.runtime import read_cursor, write_cursor
 from servq.monitor.store import IntakeEvent, MonitorCase, state_from_json
 from servq.workspace import Workspace, open_workspace
@@ -145,7 +145,6 @@ class WarehouseSink:
             at = _utc_text(r["occurred_at"])
             if kind in CASE_TYPES:
                 cases.add(r["case_id"])
-                status = p.get("status") if kind == "case_status_changed" else None
                 events.append(
                     {
                         "event_id": r["event_id"],
@@ -154,9 +153,7 @@ class WarehouseSink:
                         "timestamp": at,
                         "actor": p.get("agent") if kind == "agent_replied" else None,
                         "actor_type": _ACTOR.get(kind, "system"),
-                        "status": status
-                        or STATUS_OF.get(kind)
-                        or (p.get("status") or "new" if kind == "case_created" else None),
+                        "status": status_after(kind, p.get("status")),
                         "public": "true" if kind in _ACTOR else None,
                     }
                 )
