@@ -54,7 +54,7 @@ def analyze(
     """Analyse ``texts`` (None or empty gives an empty row); ``lang`` ``zh``/``en`` forces the
     language, None or ``auto`` detects it per text. ``pii`` is a :class:`~servq.text.pii.
     PiiConfig` and ``risk`` a :class:`~servq.text.risk.RiskLexicon` (built-ins by default)."""
-    from servq.text.aspects import aspects_many
+    from servq.text.aspects import aspects_many, mean_polarity
     from servq.text.pii import mask_many
     from servq.text.risk import RiskLexicon, urgency
     from servq.text.sentiment import detect_language, predict_sentiment
@@ -72,12 +72,11 @@ def analyze(
         hits = lexicon.find_many(masked)
         aspect_lists = aspects_many(masked, langs)
         for k, i in enumerate(present):
-            label, score = _sentiment_at(sentiment, k)
             found = hits[k]
-            polarity = _polarities(aspect_lists[k])
+            polarity = {a: round(v, 3) for a, v in mean_polarity(aspect_lists[k]).items()}
             out["language"][i] = langs[k]
-            out["sentiment_label"][i] = label
-            out["sentiment_score"][i] = score
+            out["sentiment_label"][i] = sentiment.labels[k]
+            out["sentiment_score"][i] = float(sentiment.scores[k])
             out["attitude_score"][i] = polarity.get("attitude")
             out["aspects"][i] = json.dumps(polarity, ensure_ascii=False) if polarity else None
             out["risk_words"][i] = (
@@ -105,21 +104,3 @@ def analyze(
     if isinstance(texts, pd.Series):
         frame.index = texts.index
     return frame
-
-
-def _sentiment_at(result: Any, k: int) -> tuple[str, float]:
-    """(label, score) of text ``k`` in what ``predict_sentiment`` returned."""
-    if hasattr(result, "labels"):
-        return str(result.labels[k]), float(result.scores[k])
-    item = result[k]
-    return str(item.label), float(item.score)
-
-
-def _polarities(hits: Any) -> dict[str, float]:
-    """Mean polarity per aspect, from a dict or from a list of aspect hits."""
-    if isinstance(hits, dict):
-        return {str(k): round(float(v), 3) for k, v in hits.items()}
-    sums: dict[str, list[float]] = {}
-    for h in hits:
-        sums.setdefault(h.aspect, []).append(float(h.polarity))
-    return {a: round(sum(v) / len(v), 3) for a, v in sums.items()}

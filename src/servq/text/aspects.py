@@ -679,7 +679,7 @@ class AspectLexicon:
     def sentiments(self, text: str | None, lang: str | None = None) -> dict[str, float]:
         """Aspect → mean polarity of its hits with an opinion (0.0 when only mentioned), in
         order of first mention."""
-        return _mean_polarity(self.find(text, lang))
+        return mean_polarity(self.find(text, lang))
 
     def find_many(
         self, texts: Iterable[str | None], lang: str | Sequence[str | None] | None = None
@@ -694,7 +694,8 @@ class AspectLexicon:
         return [self.find(t, g) for t, g in zip(items, lang, strict=True)]
 
 
-def _mean_polarity(hits: Iterable[AspectHit]) -> dict[str, float]:
+def mean_polarity(hits: Iterable[AspectHit]) -> dict[str, float]:
+    """Aspect → mean polarity of its hits with an opinion (0.0 when only mentioned)."""
     polarities: dict[str, list[int]] = {}
     for h in hits:
         got = polarities.setdefault(h.aspect, [])
