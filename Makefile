@@ -5,19 +5,31 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint typecheck format docs bench bench-ingest clean
+.PHONY: help install web demo test lint typecheck format docs bench bench-ingest clean
 
 help: ## List the tasks
 	@echo "servq tasks:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+VENDOR := src/servq/web/static/vendor/echarts.min.js
+
+$(STAMP): pyproject.toml web/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(MAKE) --no-print-directory web
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install servq with its dev tools
+
+# The dashboard's charting library, from the npm registry at build time (no CDN at run time).
+# Without npm the dashboard still works, with tables instead of charts.
+web: ## Install the dashboard's charting library (npm) into the Python package
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix web --no-audit --no-fund --loglevel=error && \
+	  mkdir -p $(dir $(VENDOR)) && cp web/node_modules/echarts/dist/echarts.min.js $(VENDOR) && \
+	  cp web/node_modules/echarts/LICENSE $(dir $(VENDOR))echarts.LICENSE; \
+	else echo "npm not found: the dashboard will show tables without charts"; fi
 
 demo: $(STAMP) ## Install, generate the demo data set and load it into ./servq-data
 	$(BIN)/servq demo $(DEMO_ARGS)

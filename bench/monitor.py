@@ -96,6 +96,13 @@ def bench_http(n: int) -> dict[str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/api/v1"
     cmd = [sys.executable, "-m", "servq", "serve", "-w", str(folder), "--port", str(port)]
+    from servq.app_store import open_store
+    from servq.auth import UserStore
+
+    with open_store(folder) as store:
+        users = UserStore(store)
+        users.create_user("bench", "bench-password", "quality_manager")
+        headers = {"Authorization": f"Bearer {users.issue_token('bench', 'bench')}"}
     proc = subprocess.Popen([*cmd, "--no-monitor"])
     try:
         for _ in range(600):
@@ -109,7 +116,7 @@ def bench_http(n: int) -> dict[str, Any]:
         accepted = [0, 0]
 
         def send(k: int) -> None:
-            with httpx.Client(timeout=60) as client:
+            with httpx.Client(timeout=60, headers=headers) as client:
                 for b in batches[k::2]:
                     accepted[k] += client.post(f"{url}/events", json=b).json()["accepted"]
 

@@ -28,6 +28,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def machine_token(workspace: Path, username: str = "intake") -> str:
+    """An API token of a quality manager (who may send events and acknowledge alerts)."""
+    from servq.auth import UserStore
+
+    workspace.mkdir(parents=True, exist_ok=True)
+    with open_store(workspace) as store:
+        users = UserStore(store)
+        if users.get(username) is None:
+            users.create_user(username, "intake-password", "quality_manager")
+        return users.issue_token(username, "tests")
+
+
 class Server:
     def __init__(self, workspace: Path, *extra: str) -> None:
         self.workspace = workspace
@@ -35,6 +47,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
+        self.headers = {"Authorization": f"Bearer {machine_token(workspace)}"}
+        self.http = httpx.Client(headers=self.headers, timeout=30)
 
     def start(self) -> Server:
         cmd = [sys.executable, "-m", "servq", "serve", "-w", str(self.workspace)]
@@ -59,6 +73,7 @@ class Server:
         self.proc.wait()
 
     def stop(self) -> None:
+        self.http.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
@@ -71,21 +86,43 @@ def server(tmp_path: Path) -> Iterator[Server]:
     s.stop()
 
 
+def test_events_need_a_token_with_the_ingest_permission(server: Server, tmp_path: Path) -> None:
+    from servq.auth import UserStore
+
+    batch = events(2, "auth")
+    anonymous = httpx.post(f"{server.url}/events", json=batch, timeout=30)
+    assert anonymous.status_code == 401
+    assert "sign in" in anonymous.json()["error"]
+    wrong = httpx.post(
+        f"{server.url}/events", json=batch, headers={"Authorization": "Bearer sqt_nope"}
+    )
+    assert wrong.status_code == 401
+    with open_store(tmp_path) as store:
+        users = UserStore(store)
+        users.create_user("looker", "looker-password", "viewer")
+        viewer = users.issue_token("looker", "read only")
+    denied = httpx.post(
+        f"{server.url}/events", json=batch, headers={"Authorization": f"Bearer {viewer}"}
+    )
+    assert denied.status_code == 403
+    assert stored(tmp_path)[0] == 0
+
+
 def test_post_events_answers_per_event(server: Server) -> None:
     batch = [*events(8, "h1"), {"event_id": "bad", "type": "case_created", "case_id": "x"}]
-    r = httpx.post(f"{server.url}/events", json={"events": batch}, timeout=30)
+    r = server.http.post(f"{server.url}/events", json={"events": batch}, timeout=30)
     assert r.status_code == 200
     body = r.json()
     assert (body["accepted"], body["duplicate"], body["rejected"]) == (8, 0, 1)
     assert body["results"][-1]["status"] == "rejected"
     assert "timestamp" in body["results"][-1]["reason"]
     # a bare array works too; the same events again are duplicates
-    again = httpx.post(f"{server.url}/events", json=batch[:8], timeout=30).json()
+    again = server.http.post(f"{server.url}/events", json=batch[:8], timeout=30).json()
     assert again["duplicate"] == 8 and again["accepted"] == 0
-    health = httpx.get(f"{server.url}/health").json()
+    health = server.http.get(f"{server.url}/health").json()
     assert health["events"] == 8 and health["rejected"] == 1 and health["open_cases"] == 0
-    assert httpx.post(f"{server.url}/events", content=b"{oops", timeout=10).status_code == 400
-    assert httpx.post(f"{server.url}/events", json={"x": 1}, timeout=10).status_code == 422
+    assert server.http.post(f"{server.url}/events", content=b"{oops", timeout=10).status_code == 400
+    assert server.http.post(f"{server.url}/events", json={"x": 1}, timeout=10).status_code == 422
 
 
 def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
@@ -94,7 +131,7 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path
     server = Server(tmp_path, "--no-monitor").start()
 
     def send() -> None:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=server.headers) as client:
             for i, b in enumerate(batches):
                 try:
                     r = client.post(f"{server.url}/events", json=b)
@@ -115,7 +152,7 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path
     # restart and send everything again, as a client without answers must
     server = Server(tmp_path, "--no-monitor").start()
     try:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=server.headers) as client:
             for i, b in enumerate(batches):
                 body = client.post(f"{server.url}/events", json=b).json()
                 if i in answered:
@@ -152,11 +189,13 @@ def test_served_monitor_raises_a_breach_and_it_can_be_acknowledged(tmp_path: Pat
     try:
         now = datetime.now(UTC).isoformat()
         created = {"event_id": "m1", "type": "case_created", "case_id": "M1", "timestamp": now}
-        assert httpx.post(f"{server.url}/events", json=[created]).json()["accepted"] == 1
+        assert server.http.post(f"{server.url}/events", json=[created]).json()["accepted"] == 1
         breach = None
         deadline = time.monotonic() + 20
         while breach is None and time.monotonic() < deadline:
-            alerts = httpx.get(f"{server.url}/alerts", params={"state": "all"}).json()["alerts"]
+            alerts = server.http.get(f"{server.url}/alerts", params={"state": "all"}).json()[
+                "alerts"
+            ]
             breach = next((a for a in alerts if a["kind"] == "sla_breach"), None)
             time.sleep(0.2)
         assert breach is not None, "no breach alert within 20 s of a 3 s target"
@@ -166,10 +205,11 @@ def test_served_monitor_raises_a_breach_and_it_can_be_acknowledged(tmp_path: Pat
         assert breach["severity"] == "critical"
         # the warning at 50 % and the breach are one alert, raised from warning to critical
         assert [a["labels"]["case_id"] for a in alerts] == ["M1"]
-        acked = httpx.post(
-            f"{server.url}/alerts/{breach['id']}/ack", json={"by": "zhang", "note": "on it"}
+        acked = server.http.post(
+            f"{server.url}/alerts/{breach['id']}/ack", json={"note": "on it"}
         ).json()["alert"]
         assert acked["state"] == "acknowledged"
-        assert acked["acknowledged_by"] == "zhang"
+        # who acknowledged is the token's user, not a name the client makes up
+        assert acked["acknowledged_by"] == "intake"
     finally:
         server.stop()

@@ -1,4 +1,5 @@
-"""The FastAPI application of ``servq serve``.
+"""The FastAPI application of ``servq serve``: the dashboard, the HTTP API and event intake,
+with the monitor in the same process.
 
 ``POST /api/v1/events`` answers per event only after the batch is committed: ``accepted`` (new,
 stored), ``duplicate`` (stored before: stop retrying) or ``rejected`` (with the reason; kept in
@@ -12,21 +13,26 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servq import __version__
 from servq.app_store import Store, open_store
+from servq.auth import Principal
+from servq.errors import ServqError
 from servq.monitor.runtime import Monitor, MonitorConfig, utcnow
 from servq.monitor.store import accept, counts
+from servq.web.security import needs
 
 MAX_BATCH = 10_000
-NoteBody = Annotated[dict[str, Any] | None, Body()]
+Ingester = Annotated[Principal, Depends(needs("ingest"))]
 
 
 def _events_of(body: Any) -> list[Any]:
@@ -48,14 +54,24 @@ def create_app(
     *,
     store_url: str | None = None,
     run_monitor: bool = True,
+    pool_size: int = 2,
 ) -> FastAPI:
-    """The app over the workspace's store (or ``store_url``), with the monitor in its lifespan."""
+    """The app over the workspace's store (or ``store_url``), with the monitor in its lifespan;
+    ``pool_size`` warehouse connections serve the dashboard's queries."""
     workspace = Path(workspace)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from servq.auth import UserStore
+        from servq.web.queries import load_dashboard
+        from servq.web.warehouse import WarehousePool
+
         store = open_store(workspace, url=store_url)
         app.state.store = store
+        app.state.users = UserStore(store)
+        app.state.path = workspace
+        app.state.dashboard = load_dashboard(workspace)
+        app.state.pool = WarehousePool(workspace, size=pool_size)
         app.state.monitor = None
         stop = asyncio.Event()
         task = None
@@ -69,21 +85,32 @@ def create_app(
             stop.set()
             if task is not None:
                 await task
+            app.state.pool.close()
             store.close()
 
     app = FastAPI(
         title="servq",
         version=__version__,
-        description="Service-quality monitoring: event intake, SLA timers and alerts. "
-        "服务质量监测：事件接入、SLA 计时与预警。",
+        description="Service-quality monitoring and analysis: metrics, cases, SLA, alerts, "
+        "text insights, ingest and event intake. Browsers sign in with a session (send the "
+        "CSRF token as X-CSRF-Token); machines send `Authorization: Bearer <API token>` "
+        "(`servq users token`). 服务质量监测与分析 API。",
         lifespan=lifespan,
     )
+    _error_handlers(app)
+    from servq.web import api as web_api
+    from servq.web import pages
+
+    app.include_router(web_api.router)
+    app.include_router(pages.router)
+    static = Path(__file__).resolve().parent.parent / "web" / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
 
     def store_of(request: Request) -> Store:
         store: Store = request.app.state.store
         return store
 
-    @app.get("/api/v1/health")
+    @app.get("/api/v1/health", operation_id="health", tags=["system"])
     def health(request: Request) -> JSONResponse:
         monitor: Monitor | None = request.app.state.monitor
         ready = monitor is None or monitor.ready
@@ -99,8 +126,9 @@ def create_app(
             body["monitor_steps"] = monitor.steps
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.post("/api/v1/events")
-    async def post_events(request: Request) -> dict[str, Any]:
+    @app.post("/api/v1/events", operation_id="postEvents", tags=["intake"])
+    async def post_events(request: Request, principal: Ingester) -> dict[str, Any]:
+        """Case events, one batch: each answered accepted, duplicate or rejected (with why)."""
         try:
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -116,47 +144,34 @@ def create_app(
             monitor.wake()
         return {**result.counts(), "results": [a.as_dict() for a in result.answers]}
 
-    @app.get("/api/v1/alerts")
-    def list_alerts(
-        request: Request, state: str = "open", rule: str | None = None, limit: int = 200
-    ) -> dict[str, Any]:
-        from servq.monitor.alerts import AlertManager
-
-        manager = AlertManager(store_of(request))
-        alerts = manager.list(state=state, rule=rule, limit=limit, now=utcnow())
-        return {"alerts": [_jsonable(a) for a in alerts]}
-
-    @app.post("/api/v1/alerts/{alert_id}/{action}")
-    def change_alert(
-        request: Request, alert_id: int, action: str, body: NoteBody = None
-    ) -> dict[str, Any]:
-        from servq.monitor.alerts import AlertManager
-
-        if action not in ("ack", "resolve"):
-            raise HTTPException(404, f"unknown action {action!r} (ack, resolve)")
-        manager = AlertManager(store_of(request))
-        who = str((body or {}).get("by") or "api")
-        note = str((body or {}).get("note") or "")
-        getattr(manager, action)(alert_id, who, utcnow(), note=note)
-        return {"alert": _jsonable(manager.get(alert_id))}
-
     return app
 
 
-def _jsonable(obj: Any) -> Any:
-    """An alert record (dataclass, ORM row or dict) as JSON-ready values."""
-    if hasattr(obj, "as_dict"):
-        obj = obj.as_dict()
-    elif hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
+def _error_handlers(app: FastAPI) -> None:
+    """Every error as ``{"error": message}``: the status says what kind, the message (English
+    and Chinese) what to do."""
 
-        obj = asdict(obj)
-    elif hasattr(obj, "__table__"):
-        obj = {c.name: getattr(obj, c.name) for c in obj.__table__.columns}
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, datetime):
-        return obj.isoformat() + ("Z" if obj.tzinfo is None else "")
-    return obj
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.detail, "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        ]
+        return JSONResponse(
+            {"error": "invalid request / 请求无效: " + "; ".join(problems), "detail": problems},
+            status_code=422,
+        )
+
+    @app.exception_handler(ServqError)
+    async def servq_error(request: Request, exc: ServqError) -> JSONResponse:
+        from servq.web.queries import AccessDenied
+
+        status = 403 if isinstance(exc, AccessDenied) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)

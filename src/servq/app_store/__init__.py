@@ -34,6 +34,8 @@ MODEL_MODULES = (
     "servq.monitor.alerts",
     "servq.monitor.notify",
     "servq.monitor.runtime",
+    "servq.auth.tables",
+    "servq.reports.runs",
 )
 
 

@@ -23,6 +23,7 @@ from servq.cli.monitor_cmd import replay, serve, worker
 from servq.cli.rules_cmd import rules_app
 from servq.cli.sla_cmd import sla_app
 from servq.cli.text_cmd import text_app
+from servq.cli.users_cmd import users_app
 from servq.errors import DefinitionError, ServqError
 from servq.ingest.engine import IngestResult
 from servq.metrics.presets import Preset, Target, load_presets
@@ -47,6 +48,7 @@ app.add_typer(sla_app, name="sla")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(rules_app, name="rules")
 app.add_typer(text_app, name="text")
+app.add_typer(users_app, name="users")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(profiles_app, name="profiles")
 app.command()(serve)
@@ -366,21 +368,65 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 def demo(
     size: Annotated[int, typer.Option(help="Number of tickets to generate")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 7,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts/--no-alerts",
+            help="Replay the ticket log through the monitor so the alert centre has the "
+            "period's SLA alerts (once per workspace).",
+        ),
+    ] = True,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the dashboard on the demo data.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8420,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a realistic demo data set and load it. 生成并导入演示数据。"""
+    from servq.demo.alerts import ensure_demo_users, load_demo_alerts
     from servq.demo.run import run_demo
 
     ws = _open(workspace)
+    folder = ws.path
     try:
         summary = run_demo(ws, size=size, seed=seed, console=None if as_json else console)
     except ServqError as exc:
         raise _fail(str(exc)) from None
     finally:
         ws.close()
+    try:
+        if alerts:
+            if not as_json:
+                console.print("Replaying the ticket log through the monitor… 回放工单日志生成预警…")
+            report = load_demo_alerts(folder)
+            if report is not None:
+                summary["alerts"] = report.alerts
+        users = ensure_demo_users(folder)
+    except ServqError as exc:
+        raise _fail(str(exc)) from None
+    summary["users"] = [{"username": u, "password": p, "role": r} for u, p, r in users]
     if as_json:
         _print_json(summary)
+    else:
+        if "alerts" in summary:
+            console.print(f"{summary['alerts']:,} demo alerts in the alert centre · 演示预警已生成")
+        t = Table(title="Demo users 演示用户")
+        for col in ("user", "password", "role"):
+            t.add_column(col)
+        for u, p, r in users:
+            t.add_row(u, p, r)
+        console.print(t)
+        where = "" if workspace is None else f" -w {folder}"
+        console.print(
+            f"Dashboard 仪表盘: [bold]servq serve{where}[/bold] → http://127.0.0.1:{port}/ "
+            "(sign in as admin / admin-demo-2025)",
+            highlight=False,
+        )
+    if serve:
+        from servq.cli.monitor_cmd import serve as serve_cmd
+
+        serve_cmd(workspace=folder, port=port, policy=["demo-due"])
 
 
 def _parse_where(text: str | None) -> dict[str, Any]:

@@ -77,10 +77,25 @@ def serve(
     except ServqError as exc:
         raise _fail(str(exc)) from None
     err_console.print(
-        f"servq serving on http://{host}:{port}/api/v1 (workspace {folder}) · 服务已启动",
+        f"servq serving the dashboard on http://{host}:{port}/ and the API on "
+        f"http://{host}:{port}/api/v1 (workspace {folder}) · 服务已启动",
         highlight=False,
     )
+    _hint_first_user(folder, store)
     uvicorn.run(app, host=host, port=port, log_level=os.environ.get("SERVQ_LOG", "warning"))
+
+
+def _hint_first_user(folder: Path, store: str | None) -> None:
+    from servq.app_store import open_store
+    from servq.auth import UserStore
+
+    with open_store(folder, url=store) as app_store:
+        if not UserStore(app_store).list_users():
+            err_console.print(
+                "no users yet: create the first with `servq users add admin --role admin` · "
+                "尚无用户，请先创建管理员",
+                highlight=False,
+            )
 
 
 def worker(

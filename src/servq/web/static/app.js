@@ -1,0 +1,487 @@
+// servq dashboard: fills the server-rendered pages from /api/v1. No framework, no CDN: the
+// charting library (Apache ECharts) is served from /static/vendor when it was installed.
+// servq 仪表盘脚本：从 /api/v1 读取数据并渲染页面。
+"use strict";
+
+const S = window.SERVQ || { lang: "zh", m: {}, perms: [], csrf: "" };
+const M = (k) => (S.m && S.m[k]) || k;
+const EN = S.lang === "en";
+const $ = (sel, root) => (root || document).querySelector(sel);
+const can = (p) => (S.perms || []).includes(p);
+
+// -- HTTP ------------------------------------------------------------------------------------
+async function api(path, options) {
+  const opts = Object.assign({ headers: {} }, options || {});
+  opts.credentials = "same-origin";
+  if (opts.json !== undefined) {
+    opts.body = JSON.stringify(opts.json);
+    opts.headers["Content-Type"] = "application/json";
+    delete opts.json;
+  }
+  if (opts.method && opts.method !== "GET") opts.headers["X-CSRF-Token"] = S.csrf;
+  const res = await fetch("/api/v1" + path, opts);
+  if (res.status === 401 && document.body.dataset.page !== "login") {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    throw new Error("401");
+  }
+  let body = null;
+  try { body = await res.json(); } catch (e) { body = null; }
+  if (!res.ok) throw new Error((body && (body.error || body.detail)) || res.statusText);
+  return body;
+}
+
+function notice(text, kind) {
+  const el = $("#notice");
+  if (!el) return;
+  el.textContent = text;
+  el.className = "notice " + (kind || "error");
+  el.hidden = !text;
+}
+
+// -- formatting ------------------------------------------------------------------------------
+function fmtNumber(v, digits) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  return Number(v).toLocaleString(EN ? "en-GB" : "zh-CN", { maximumFractionDigits: digits === undefined ? 1 : digits });
+}
+
+function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
+  const sign = seconds < 0 ? "−" : "";
+  let s = Math.abs(seconds);
+  if (s < 60) return sign + Math.round(s) + (EN ? " " : "") + M("seconds");
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.round(s / 60);
+  const sep = EN ? " " : "";
+  const parts = [];
+  if (d) parts.push(d + sep + M("days"));
+  if (h) parts.push(h + sep + M("hours"));
+  if (m && !d) parts.push(m + sep + M("minutes"));
+  return sign + (parts.join(" ") || "0" + sep + M("minutes"));
+}
+
+function fmtValue(v, unit) {
+  if (v === null || v === undefined) return "–";
+  if (unit === "seconds") return fmtDuration(v);
+  if (unit === "percent") return fmtNumber(v, 1) + "%";
+  if (unit === "ratio" || unit === "score") return fmtNumber(v, 2);
+  return fmtNumber(v, 0);
+}
+
+const nameOf = (m) => (EN ? m.name_en : m.name_zh) || m.id;
+
+// -- tables ----------------------------------------------------------------------------------
+function table(container, columns, rows, opts) {
+  const o = opts || {};
+  const el = typeof container === "string" ? $(container) : container;
+  if (!el) return;
+  el.innerHTML = "";
+  if (!rows || rows.length === 0) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = M("no_data");
+    el.appendChild(p);
+    return;
+  }
+  const t = document.createElement("table");
+  t.className = "data";
+  const head = t.createTHead().insertRow();
+  columns.forEach((c) => {
+    const th = document.createElement("th");
+    th.textContent = (o.labels && o.labels[c]) || c;
+    head.appendChild(th);
+  });
+  if (o.actions) head.appendChild(Object.assign(document.createElement("th"), { textContent: M("actions") }));
+  const body = t.createTBody();
+  rows.forEach((r, i) => {
+    const tr = body.insertRow();
+    if (o.rowClass) tr.className = o.rowClass(r, i) || "";
+    columns.forEach((c, j) => {
+      const td = tr.insertCell();
+      const v = Array.isArray(r) ? r[j] : r[c];
+      const shown = o.format && o.format[c] ? o.format[c](v, r) : v;
+      if (shown instanceof Node) td.appendChild(shown);
+      else td.textContent = shown === null || shown === undefined ? "" : String(shown);
+      if (typeof v === "number") td.className = "num";
+    });
+    if (o.actions) {
+      const td = tr.insertCell();
+      o.actions(r, i).forEach((b) => td.appendChild(b));
+    }
+    if (o.onClick) { tr.classList.add("clickable"); tr.addEventListener("click", (e) => { if (e.target.tagName !== "BUTTON") o.onClick(r); }); }
+  });
+  el.appendChild(t);
+}
+
+function button(text, onClick, cls) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  if (cls) b.className = cls;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function badge(text, cls) {
+  const s = document.createElement("span");
+  s.className = "badge " + (cls || "");
+  s.textContent = text;
+  return s;
+}
+
+function csvDownload(name, columns, rows) {
+  const esc = (v) => {
+    const s = v === null || v === undefined ? "" : String(v);
+    return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  };
+  const text = "\ufeff" + [columns.map(esc).join(",")].concat(rows.map((r) => r.map(esc).join(","))).join("\n");
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
+
+// -- charts ----------------------------------------------------------------------------------
+const charts = [];
+function chart(el, option) {
+  if (!el) return null;
+  if (!window.echarts) {
+    el.classList.add("nochart");
+    el.textContent = M("charts_missing");
+    return null;
+  }
+  let c = window.echarts.getInstanceByDom(el);
+  if (!c) { c = window.echarts.init(el, null, { renderer: "svg" }); charts.push(c); }
+  c.setOption(Object.assign({ animation: false, textStyle: { fontFamily: "inherit" } }, option), true);
+  return c;
+}
+window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+
+function sparkline(el, values) {
+  chart(el, {
+    grid: { left: 2, right: 2, top: 4, bottom: 2 },
+    xAxis: { type: "category", show: false, data: values.map((_, i) => i) },
+    yAxis: { type: "value", show: false, scale: true },
+    series: [{ type: "line", data: values, symbol: "none", lineStyle: { width: 2 }, areaStyle: { opacity: 0.08 } }],
+  });
+}
+
+// -- pages -----------------------------------------------------------------------------------
+function setAsOf(text) {
+  const el = $("#asof");
+  if (el && text) el.textContent = (EN ? "data as of " : "数据截至 ") + text.replace("T", " ");
+}
+
+async function overviewPage() {
+  const grainSel = $("#grain");
+  const params = new URLSearchParams(location.search);
+  if (params.get("grain")) grainSel.value = params.get("grain");
+  async function load() {
+    notice("");
+    $("#cards").textContent = M("loading");
+    const o = await api("/overview?grain=" + grainSel.value);
+    setAsOf(o.as_of);
+    $("#period").textContent = o.current[0] + " – " + o.current[1];
+    const cards = $("#cards");
+    cards.innerHTML = "";
+    o.cards.forEach((c) => {
+      const a = document.createElement("a");
+      a.className = "card " + (c.status || "");
+      a.dataset.metric = c.id;
+      a.dataset.testid = "kpi-card";
+      const [s, e] = [o.periods[0][0], o.current[1]];
+      a.href = "/explorer?metric=" + c.id + "&grain=" + o.grain + "&start=" + s + "&end=" + e;
+      const change = c.change_pct === null ? "" : (c.change_pct > 0 ? "▲ " : c.change_pct < 0 ? "▼ " : "") + fmtNumber(Math.abs(c.change_pct), 1) + "% " + M("vs_previous");
+      a.innerHTML = '<div class="name"></div><div class="value"></div><div class="change"></div><div class="target"></div><div class="spark"></div>';
+      a.querySelector(".name").textContent = nameOf(c);
+      a.querySelector(".value").textContent = fmtValue(c.value, c.unit);
+      const ch = a.querySelector(".change");
+      ch.textContent = change;
+      if (c.better === true) ch.classList.add("good");
+      if (c.better === false) ch.classList.add("bad");
+      a.querySelector(".target").textContent = c.target === null ? M("previous") + " " + fmtValue(c.previous, c.unit)
+        : M("target") + " " + fmtValue(c.target, c.unit) + (c.status ? " · " + M("status_" + c.status) : "");
+      cards.appendChild(a);
+      sparkline(a.querySelector(".spark"), c.trend);
+    });
+    tiles($("#sla-tiles"), o.sla, "/sla");
+    $("#alert-count").textContent = o.alerts.open;
+    alertTable($("#alerts"), o.alerts.latest, false, load);
+  }
+  grainSel.addEventListener("change", () => load().catch((e) => notice(e.message)));
+  await load();
+}
+
+function tiles(el, counts, href) {
+  el.innerHTML = "";
+  ["open", "breached", "at_risk", "on_track", "paused"].forEach((k) => {
+    if (counts[k] === undefined) return;
+    const a = document.createElement(href ? "a" : "div");
+    if (href) a.href = href;
+    a.className = "tile " + k;
+    a.innerHTML = '<div class="n"></div><div class="l"></div>';
+    a.querySelector(".n").textContent = fmtNumber(counts[k], 0);
+    a.querySelector(".l").textContent = M(k);
+    el.appendChild(a);
+  });
+}
+
+function alertTable(el, alerts, withActions, reload) {
+  const rows = alerts.map((a) => [a.id, a.severity, a.rule, EN ? a.summary_en : a.summary_zh, (a.starts_at || "").replace("T", " ").slice(0, 16), a.state]);
+  table(el, ["id", "severity", "rule", "summary", "started", "state"], rows, {
+    labels: { id: "#", severity: M("severity"), rule: M("rule"), summary: M("summary"), started: M("started") + " (UTC)", state: M("state") },
+    format: { state: (v) => badge(M(v), v), severity: (v) => badge(v, "sev-" + v) },
+    actions: withActions && can("alerts_write") ? (r) => {
+      const out = [];
+      if (r[5] === "firing") out.push(button(M("ack"), () => act(r[0], "ack"), "small"));
+      if (r[5] !== "resolved") out.push(button(M("resolve"), () => act(r[0], "resolve"), "small secondary"));
+      return out;
+    } : null,
+    onClick: withActions ? (r) => showHistory(r[0]) : null,
+    rowClass: (r) => "alert-" + r[0],
+  });
+  async function act(id, action) {
+    try { await api("/alerts/" + id + "/" + action, { method: "POST", json: { note: "" } }); await reload(); }
+    catch (e) { notice(e.message); }
+  }
+}
+
+async function showHistory(id) {
+  const body = await api("/alerts/" + id);
+  $("#history-box").hidden = false;
+  $("#history-id").textContent = "#" + id;
+  table("#history", ["from_state", "to_state", "who", "at", "note"], body.history, {
+    labels: { from_state: M("from_state"), to_state: M("to_state"), who: M("who"), at: M("when") + " (UTC)", note: M("note") },
+    format: { at: (v) => (v || "").replace("T", " ").slice(0, 19), from_state: (v) => (v ? M(v) : ""), to_state: (v) => M(v) },
+  });
+}
+
+async function alertsPage() {
+  const sel = $("#state");
+  async function load() {
+    const body = await api("/alerts?limit=500&state=" + sel.value);
+    alertTable($("#alerts"), body.alerts, true, load);
+    const sil = await api("/silences");
+    table("#silences", ["id", "matchers", "ends_at", "created_by", "reason"], sil.silences.map((s) => ({ ...s, matchers: Object.entries(s.matchers).map(([k, v]) => k + "=" + v).join("; ") })), {
+      actions: can("alerts_write") ? (s) => [button(M("end"), async () => { await api("/silences/" + s.id, { method: "DELETE" }); load(); }, "small secondary")] : null,
+    });
+  }
+  sel.addEventListener("change", () => load().catch((e) => notice(e.message)));
+  const form = $("#silence-form");
+  if (form) form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const matchers = {};
+    String(f.get("matchers")).split(";").forEach((p) => { const [k, v] = p.split("="); if (k && v) matchers[k.trim()] = v.trim(); });
+    try {
+      await api("/silences", { method: "POST", json: { matchers, duration: f.get("duration"), reason: f.get("reason") } });
+      form.reset(); notice(M("done"), "ok"); await load();
+    } catch (e) { notice(e.message); }
+  });
+  await load();
+}
+
+function parseFilter(text) {
+  const where = {};
+  (text || "").split(";").forEach((part) => {
+    const i = part.indexOf("=");
+    if (i > 0) where[part.slice(0, i).trim()] = part.slice(i + 1).split(",").map((s) => s.trim()).filter(Boolean);
+  });
+  return where;
+}
+
+async function explorerPage() {
+  const form = $("#explorer-form");
+  const params = new URLSearchParams(location.search);
+  // the built-in catalogue first, then industry presets and the workspace's own
+  const cat = (await api("/metrics")).metrics.sort((a, b) => (a.origin.includes("presets") - b.origin.includes("presets")) || a.source.localeCompare(b.source) || a.id.localeCompare(b.id));
+  const byId = Object.fromEntries(cat.map((m) => [m.id, m]));
+  const metricSel = $("#metric");
+  cat.forEach((m) => metricSel.appendChild(new Option(nameOf(m) + " · " + m.id, m.id)));
+  ["metric", "by", "grain", "start", "end", "filter"].forEach((k) => { if (params.get(k) !== null) form.elements[k].value = params.get(k); });
+  if (params.get("metric")) metricSel.value = params.get("metric");
+  else { metricSel.value = "first_reply_time"; form.elements.grain.value = "week"; }
+  function fillDims() {
+    const m = byId[metricSel.value];
+    const bySel = $("#by");
+    const keep = params.get("by") || bySel.value;
+    bySel.length = 1;
+    (m ? m.dimensions : []).forEach((d) => bySel.appendChild(new Option(d, d)));
+    bySel.value = keep && [...bySel.options].some((o) => o.value === keep) ? keep : "";
+  }
+  metricSel.addEventListener("change", fillDims);
+  fillDims();
+  let last = null;
+  async function run() {
+    notice("");
+    const m = byId[metricSel.value];
+    const q = { metrics: [m.id], by: form.elements.by.value ? [form.elements.by.value] : [], grain: form.elements.grain.value || null,
+      start: form.elements.start.value || null, end: form.elements.end.value || null, where: parseFilter(form.elements.filter.value) };
+    const usp = new URLSearchParams({ metric: m.id, by: form.elements.by.value, grain: form.elements.grain.value, start: form.elements.start.value, end: form.elements.end.value, filter: form.elements.filter.value });
+    window.history.replaceState(null, "", "/explorer?" + usp.toString());
+    $("#definition").textContent = (EN ? m.definition_en : m.definition_zh) || "";
+    $("#table").textContent = M("loading");
+    const res = await api("/metrics/compute", { method: "POST", json: q });
+    last = { m, q, res };
+    const cols = res.columns;
+    const idx = (c) => cols.indexOf(c);
+    const fmt = {};
+    cols.forEach((c) => { if (c === m.id || c.startsWith(m.id + "_")) fmt[c] = (v) => fmtValue(v, m.unit); });
+    if (idx("period") >= 0) fmt.period = (v) => (v || "").slice(0, 10);
+    table("#table", cols, res.rows, { format: fmt, labels: { [m.id]: nameOf(m) } });
+    drawExplorer(m, q, res);
+    const exp = new URLSearchParams({ start: q.start || "", end: q.end || "", where: JSON.stringify(q.where) });
+    const csv = $("#export-csv"), xlsx = $("#export-xlsx");
+    if (csv) csv.href = "/api/v1/metrics/" + m.id + "/rows?format=csv&" + exp.toString();
+    if (xlsx) xlsx.href = "/api/v1/metrics/" + m.id + "/rows?format=xlsx&" + exp.toString();
+  }
+  function drawExplorer(m, q, res) {
+    const cols = res.columns, rows = res.rows, vi = cols.indexOf(m.id);
+    const el = $("#chart");
+    const scale = m.unit === "seconds" ? 1 / 3600 : 1;
+    const unitLabel = m.unit === "seconds" ? (EN ? "hours" : "小时") : m.unit === "percent" ? "%" : "";
+    if (q.grain) {
+      const pi = cols.indexOf("period");
+      const periods = [...new Set(rows.map((r) => (r[pi] || "").slice(0, 10)))].sort();
+      const groups = q.by.length ? [...new Set(rows.map((r) => r[cols.indexOf(q.by[0])]))] : [null];
+      const series = groups.map((g) => ({
+        name: g === null ? nameOf(m) : String(g), type: "line", connectNulls: false,
+        data: periods.map((p) => { const r = rows.find((x) => (x[pi] || "").slice(0, 10) === p && (g === null || x[cols.indexOf(q.by[0])] === g)); return r && r[vi] !== null ? +(r[vi] * scale).toFixed(2) : null; }),
+      }));
+      chart(el, { tooltip: { trigger: "axis" }, legend: { type: "scroll" }, grid: { left: 50, right: 20, top: 40, bottom: 30 },
+        xAxis: { type: "category", data: periods }, yAxis: { type: "value", name: unitLabel, scale: true }, series });
+    } else if (q.by.length) {
+      const bi = cols.indexOf(q.by[0]);
+      chart(el, { tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 60 },
+        xAxis: { type: "category", data: rows.map((r) => String(r[bi])), axisLabel: { rotate: 30 } },
+        yAxis: { type: "value", name: unitLabel }, series: [{ type: "bar", name: nameOf(m), data: rows.map((r) => (r[vi] === null ? null : +(r[vi] * scale).toFixed(2))) }] });
+    } else if (window.echarts) {
+      el.classList.remove("nochart");
+      const c = window.echarts.getInstanceByDom(el); if (c) c.clear();
+      el.innerHTML = '<div class="big"></div>';
+      el.querySelector(".big").textContent = fmtValue(rows[0] ? rows[0][vi] : null, m.unit);
+    }
+  }
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); run().catch((e) => notice(e.message)); });
+  $("#export-table").addEventListener("click", () => { if (last) csvDownload(last.m.id + ".csv", last.res.columns, last.res.rows); });
+  await run();
+}
+
+async function slaPage() {
+  const hours = $("#risk-hours");
+  async function load() {
+    const b = await api("/sla/board?risk_hours=" + hours.value);
+    setAsOf(b.as_of);
+    tiles($("#sla-tiles"), b.counts, null);
+    const labels = { breached: M("breached"), at_risk: M("at_risk"), on_track: M("on_track"), paused: M("paused") };
+    table("#by-team", b.by_team.columns, b.by_team.rows, { labels });
+    table("#sla-cases", b.cases.columns, b.cases.rows, {
+      labels: { seconds_left: M("time_left"), state: M("state") },
+      format: { seconds_left: (v) => fmtDuration(v), state: (v) => badge(M(v), v), created_at: (v) => (v || "").replace("T", " "), due_at: (v) => (v || "").replace("T", " ") },
+      rowClass: (r) => r[b.cases.columns.indexOf("state")],
+    });
+  }
+  hours.addEventListener("change", () => load().catch((e) => notice(e.message)));
+  await load();
+}
+
+async function vocPage() {
+  async function load() {
+    const usp = new URLSearchParams();
+    if ($("#start").value) usp.set("start", $("#start").value);
+    if ($("#end").value) usp.set("end", $("#end").value);
+    const v = await api("/text/insights?" + usp.toString());
+    setAsOf(v.as_of);
+    $("#start").value = v.start; $("#end").value = v.end;
+    const cols = v.trend.columns, rows = v.trend.rows;
+    const col = (c) => rows.map((r) => (r[cols.indexOf(c)] === null ? null : +r[cols.indexOf(c)].toFixed(3)));
+    chart($("#chart"), { tooltip: { trigger: "axis" }, legend: {}, grid: { left: 50, right: 50, top: 40, bottom: 30 },
+      xAxis: { type: "category", data: rows.map((r) => (r[0] || "").slice(0, 10)) },
+      yAxis: [{ type: "value", name: "%", min: 0 }, { type: "value", name: M("sentiment_score"), min: 0, max: 1 }],
+      series: [{ name: M("negative_share"), type: "bar", data: col("negative_share") },
+        { name: M("csat"), type: "line", data: col("csat") },
+        { name: M("sentiment_score"), type: "line", yAxisIndex: 1, data: col("sentiment_score") }] });
+    table("#trend", cols, rows, { labels: { period: M("period"), feedback_count: M("count"), sentiment_score: M("sentiment_score"), negative_share: M("negative_share"), csat: M("csat") },
+      format: { period: (x) => (x || "").slice(0, 10), feedback_count: (x) => fmtNumber(x, 0), sentiment_score: (x) => fmtNumber(x, 3), negative_share: (x) => fmtNumber(x, 1), csat: (x) => fmtNumber(x, 1) } });
+    const box = $("#issues");
+    box.innerHTML = "";
+    if (!v.issues.length) box.textContent = M("no_data");
+    v.issues.forEach((i) => {
+      const d = document.createElement("details");
+      d.className = "issue";
+      const s = document.createElement("summary");
+      s.textContent = (EN ? i.label_en : i.label_zh) + " · " + i.count + " (" + fmtNumber(100 * i.share, 1) + "%)";
+      d.appendChild(s);
+      const ul = document.createElement("ul");
+      (i.examples || []).forEach((x) => { const li = document.createElement("li"); li.textContent = x; ul.appendChild(li); });
+      d.appendChild(ul);
+      box.appendChild(d);
+    });
+    table("#risks", v.risks.columns, v.risks.rows, { format: { submitted_at: (x) => (x || "").replace("T", " ") } });
+  }
+  $("#run").addEventListener("click", () => load().catch((e) => notice(e.message)));
+  await load();
+}
+
+async function dataPage() {
+  async function load() {
+    const b = await api("/ingest/batches");
+    table("#batches", b.columns, b.rows, { format: { started_at: (x) => (x || "").replace("T", " "), finished_at: (x) => (x || "").replace("T", " ") } });
+    const q = await api("/quarantine");
+    $("#q-count").textContent = q.total;
+    const box = $("#q-reasons");
+    box.innerHTML = "";
+    Object.entries(q.by_reason).forEach(([k, n]) => { const d = document.createElement("div"); d.className = "tile"; d.innerHTML = '<div class="n"></div><div class="l"></div>'; d.querySelector(".n").textContent = n; d.querySelector(".l").textContent = k; box.appendChild(d); });
+    table("#quarantine", q.columns, q.rows);
+  }
+  if (can("ingest")) {
+    const names = (await api("/profiles")).profiles;
+    document.querySelectorAll("select.profiles").forEach((sel) => names.forEach((n) => sel.appendChild(new Option(n, n))));
+    const up = $("#upload-form");
+    up.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const res = await api("/ingest", { method: "POST", body: new FormData(up) });
+        const r = res.result;
+        const out = $("#upload-result");
+        out.hidden = false;
+        out.textContent = r.source + ": " + r.loaded + " " + M("loaded") + ", " + r.quarantined + " " + M("quarantined") + " (" + r.batch_id + ")";
+        await load();
+      } catch (e) { notice(e.message); }
+    });
+    const rp = $("#replay-form");
+    rp.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(rp);
+      try { await api("/quarantine/" + encodeURIComponent(f.get("batch")) + "/replay", { method: "POST", json: { profile: f.get("profile") } }); notice(M("done"), "ok"); await load(); }
+      catch (e) { notice(e.message); }
+    });
+  }
+  await load();
+}
+
+function loginPage() {
+  const form = $("#login-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const err = $("#login-error");
+    err.textContent = "";
+    try {
+      await api("/auth/login", { method: "POST", json: { username: f.get("username"), password: f.get("password") } });
+      const next = String(f.get("next") || "/");
+      location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    } catch (e) { err.textContent = e.message; }
+  });
+}
+
+const PAGES = { overview: overviewPage, explorer: explorerPage, sla: slaPage, alerts: alertsPage, voc: vocPage, data: dataPage };
+
+document.addEventListener("DOMContentLoaded", () => {
+  const page = document.body.dataset.page;
+  if (page === "login") { loginPage(); return; }
+  const run = PAGES[page];
+  if (run) run().then(() => document.body.classList.add("ready")).catch((e) => { if (e.message !== "401") notice(e.message); document.body.classList.add("ready"); });
+});

@@ -1,0 +1,95 @@
+"""The web process's access to the warehouse: a small pool of connections and a result cache.
+
+Owns: handing a :class:`~servq.workspace.Workspace` to one request at a time (DuckDB
+connections are not shared between threads; the pool holds ``size`` of them, all on the one
+database the process has open, so the monitor's warehouse copies are seen at once), and the
+cache of computed answers, keyed by the question and the warehouse's *data version*.
+
+The data version is the number of ingest batches and the time the latest one finished: every
+load, replay and live copy (``servq.monitor.sink``) is a batch, so an answer is reused exactly
+as long as no data has arrived since it was computed. A dashboard read a hundred times between
+two loads computes once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from servq.errors import ServqError
+from servq.workspace import Workspace
+
+T = TypeVar("T")
+
+
+class WarehousePool:
+    """``size`` open workspaces on one folder; ``with pool.use() as ws:`` borrows one."""
+
+    def __init__(self, path: Path | str, size: int = 2, cache_entries: int = 512) -> None:
+        self.path = Path(path)
+        self._free: queue.Queue[Workspace] = queue.Queue()
+        self._all: list[Workspace] = []
+        for _ in range(max(1, size)):
+            ws = Workspace(self.path)
+            self._all.append(ws)
+            self._free.put(ws)
+        self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._entries = cache_entries
+        self.hits = 0
+        self.misses = 0
+
+    @contextmanager
+    def use(self, timeout: float = 60.0) -> Iterator[Workspace]:
+        try:
+            ws = self._free.get(timeout=timeout)
+        except queue.Empty:
+            raise ServqError(
+                "the warehouse is busy, try again / 数据仓库繁忙，请稍后重试"
+            ) from None
+        try:
+            yield ws
+        finally:
+            self._free.put(ws)
+
+    @staticmethod
+    def version(ws: Workspace) -> tuple[Any, ...]:
+        """What changes whenever data arrives: the batch count and the latest batch's end."""
+        row = ws.warehouse.con.execute(
+            "SELECT count(*), max(finished_at) FROM ingest_batch"
+        ).fetchall()[0]
+        return (int(row[0]), str(row[1]))
+
+    def cached(self, key: tuple[Any, ...], compute: Callable[[Workspace], T]) -> T:
+        """``compute(ws)``, or the answer computed for ``key`` on the same data version."""
+        with self.use() as ws:
+            version = self.version(ws)
+            with self._cache_lock:
+                hit = self._cache.get(key)
+                if hit is not None and hit[0] == version:
+                    self._cache.move_to_end(key)
+                    self.hits += 1
+                    value: T = hit[1]
+                    return value
+            self.misses += 1
+            value = compute(ws)
+        with self._cache_lock:
+            self._cache[key] = (version, value)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._entries:
+                self._cache.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def close(self) -> None:
+        for ws in self._all:
+            ws.close()
+        self._all.clear()
