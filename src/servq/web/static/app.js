@@ -49,6 +49,7 @@ function fmtDuration(seconds) {
   const sign = seconds < 0 ? "−" : "";
   let s = Math.abs(seconds);
   if (s < 60) return sign + Math.round(s) + (EN ? " " : "") + M("seconds");
+  s = Math.round(s / 60) * 60;  // whole minutes, so 59.9 minutes shows as 1 h, not 60 m
   const d = Math.floor(s / 86400); s -= d * 86400;
   const h = Math.floor(s / 3600); s -= h * 3600;
   const m = Math.round(s / 60);

@@ -1,0 +1,182 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium (``/usr/bin/chromium``,
+installed by ``.ci/run``) against the served demo. Screenshots go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from .conftest import PASSWORDS, Served
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = "电话客服组"
+ONLINE = "在线客服组"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must install Debian's chromium (.ci/run does)")
+    pytest.skip("no /usr/bin/chromium on this machine", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+    yield pg
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, served: Served, username: str) -> None:
+    page.goto(f"{served.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORDS[username])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{served.url}/")
+    page.wait_for_selector("body.ready")
+
+
+def test_manager_morning_round(page: Any, served: Served) -> None:
+    """Sign in, read the overview, drill from a KPI card into the explorer, export the rows as
+    CSV, acknowledge an alert, switch to English and back."""
+    sign_in(page, served, "quality")
+    cards = page.locator("a.card")
+    assert cards.count() >= 6
+    card = page.locator("a.card[data-metric=first_reply_time]")
+    assert "首次响应时间" in card.inner_text()
+    assert page.locator("#sla-tiles .tile").count() == 5
+    shot(page, "overview-zh")
+
+    card.click()
+    page.wait_for_url("**/explorer?metric=first_reply_time*")
+    page.wait_for_selector("body.ready")
+    page.wait_for_selector("#table table")
+    assert page.locator("#metric").input_value() == "first_reply_time"
+    assert page.locator("#grain").input_value() == "week"
+    weeks = page.locator("#table tbody tr").count()
+    assert weeks == 12
+    assert page.locator("#chart svg").count() == 1  # the chart library drew it
+    shot(page, "explorer")
+
+    # narrow to one team, then export the rows behind the chart
+    page.fill("#filter", f"team={PHONE}")
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#export-csv').href.includes('team')")
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    data = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert rows
+    assert {r["team"] for r in rows} == {PHONE}
+    assert all(r["first_reply_seconds"] for r in rows)
+
+    page.click("a[data-nav=alerts]")
+    page.wait_for_selector("body.ready")
+    page.select_option("#state", "firing")
+    page.wait_for_selector("#alerts tbody tr")
+    first = page.locator("#alerts tbody tr").first
+    alert_id = first.locator("td").first.inner_text()
+    first.get_by_role("button", name="确认").click()
+    page.select_option("#state", "acknowledged")
+    page.wait_for_selector(f"#alerts tr.alert-{alert_id}")
+    with served.client("admin") as c:
+        alert = c.get(f"/api/v1/alerts/{alert_id}").json()
+    assert alert["alert"]["state"] == "acknowledged"
+    assert alert["alert"]["acknowledged_by"] == "quality"
+    shot(page, "alerts")
+
+    page.click("[data-testid=lang-switch]")
+    page.wait_for_selector("body.ready")
+    assert page.locator("a[data-nav=overview]").inner_text() == "Overview"
+    assert page.locator("h1").inner_text().startswith("Alert centre")
+    page.goto(f"{served.url}/")
+    page.wait_for_selector("a.card")
+    assert "First reply time" in page.locator("a.card[data-metric=first_reply_time]").inner_text()
+    shot(page, "overview-en")
+    # remembered: a new page load stays English until switched back
+    page.goto(f"{served.url}/sla")
+    assert page.locator("a[data-nav=sla]").inner_text() == "SLA board"
+    page.click("[data-testid=lang-switch]")
+    assert page.locator("a[data-nav=overview]").inner_text() == "总览"
+    assert page.errors == []
+
+
+def test_department_owner_cannot_see_another_department(page: Any, served: Served) -> None:
+    sign_in(page, served, "phone-owner")
+    assert page.locator("a[data-nav=data]").count() == 0
+    page.goto(f"{served.url}/sla")
+    page.wait_for_selector("body.ready")
+    teams = page.locator("#by-team tbody tr td:first-child").all_inner_texts()
+    assert set(teams) <= {PHONE}
+    page.goto(f"{served.url}/explorer?metric=cases_created&by=team")
+    page.wait_for_selector("#table table")
+    assert page.locator("#table tbody tr td:first-child").all_inner_texts() == [PHONE]
+    page.fill("#filter", f"team={ONLINE}")
+    page.click("#run")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "无权查看" in page.locator("#notice").inner_text()
+    page.goto(f"{served.url}/data")
+    assert page.locator("[data-testid=forbidden]").count() == 1
+    shot(page, "department-owner-denied")
+
+
+def test_every_page_loads_with_the_outside_world_blocked(page: Any, served: Served) -> None:
+    """Nothing but the server itself is asked for: no CDN, no web font, no telemetry."""
+    outside: list[str] = []
+    asked: list[str] = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        host = urlparse(url).hostname
+        if url.startswith("data:") or host in ("127.0.0.1", "localhost"):
+            asked.append(url)
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    sign_in(page, served, "admin")
+    for path in ("/", "/explorer", "/sla", "/alerts", "/voc", "/data"):
+        page.goto(f"{served.url}{path}")
+        page.wait_for_selector("body.ready", timeout=60_000)
+        assert page.locator("#notice.error:not([hidden])").count() == 0, path
+    assert outside == []
+    assert any(u.endswith("/static/vendor/echarts.min.js") for u in asked)
+    assert page.errors == []
+    shot(page, "data")
