@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +57,7 @@ def create_app(
     store_url: str | None = None,
     run_monitor: bool = True,
     pool_size: int = 2,
+    warm: bool = True,
 ) -> FastAPI:
     """The app over the workspace's store (or ``store_url``), with the monitor in its lifespan;
     ``pool_size`` warehouse connections serve the dashboard's queries."""
@@ -73,6 +76,12 @@ def create_app(
         app.state.dashboard = load_dashboard(workspace)
         app.state.pool = WarehousePool(workspace, size=pool_size)
         app.state.monitor = None
+        if warm:
+            from servq.web.api import warm_cache
+
+            threading.Thread(
+                target=warm_cache, args=(app.state.pool, app.state.dashboard), daemon=True
+            ).start()
         stop = asyncio.Event()
         task = None
         if run_monitor:
@@ -98,6 +107,16 @@ def create_app(
         lifespan=lifespan,
     )
     _error_handlers(app)
+
+    @app.middleware("http")
+    async def server_timing(request: Request, call_next: Any) -> Any:
+        # the time spent in servq for this request, for browsers' dev tools and bench/web
+        started = time.perf_counter()
+        response = await call_next(request)
+        spent = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={spent:.1f}"
+        return response
+
     from servq.web import api as web_api
     from servq.web import pages
 

@@ -225,6 +225,22 @@ def get_overview(
     }
 
 
+def warm_cache(pool: WarehousePool, dashboard: q.Dashboard) -> None:
+    """Compute the unscoped overview and SLA board ahead of the first visitor (at start; the
+    answers stay until data arrives). Scoped users' views are computed when first asked."""
+    everything = json.dumps({}, sort_keys=True, ensure_ascii=False)
+    try:
+        pool.cached(
+            ("overview", "week", 12, everything),
+            lambda ws: q.overview(ws, {}, dashboard, grain="week", periods=12),
+        )
+        pool.cached(
+            ("sla", everything), lambda ws: q.sla_board(ws, {}, timezone=dashboard.timezone)
+        )
+    except ServqError:  # an empty or busy warehouse: the first visitor computes it
+        pass
+
+
 @router.get("/cases", operation_id="listCases", tags=["cases"])
 def list_cases(
     request: Request,

@@ -89,7 +89,13 @@ class WarehousePool:
         with self._cache_lock:
             self._cache.clear()
 
-    def close(self) -> None:
+    def close(self, wait: float = 30.0) -> None:
+        """Close every connection, once the requests (or the warm-up) using them are done."""
+        for _ in range(len(self._all)):
+            try:
+                self._free.get(timeout=wait)
+            except queue.Empty:
+                break
         for ws in self._all:
             ws.close()
         self._all.clear()
