@@ -491,7 +491,8 @@ def metric_rows(
     limit: int = MAX_ROWS,
 ) -> pd.DataFrame:
     """The rows behind a metric: its facts under its own filter, the user's filters and scope,
-    with the metric's time column between ``start`` and ``end`` (local dates, inclusive)."""
+    with the metric's time column between ``start`` and ``end`` (local dates, inclusive). For
+    a one-measure metric, only the rows the measure takes in (its filter; a value present)."""
     from servq.metrics.compute import _fact_kwargs, filter_expr
     from servq.metrics.facts import FACTS
 
@@ -505,6 +506,14 @@ def metric_rows(
         cond = filter_expr(t, flt, spec.params) if flt else None
         if cond is not None:
             t = t.filter(cond)
+    if len(spec.measures) == 1:
+        # one measure: exactly the rows it counts or averages (a mean skips rows with no value)
+        (measure,) = spec.measures.values()
+        cond = filter_expr(t, measure.filter, spec.params) if measure.filter else None
+        if cond is not None:
+            t = t.filter(cond)
+        if measure.column is not None and measure.agg != "count":
+            t = t.filter(t[measure.column].notnull())
     zone = ZoneInfo(timezone)
     time_col = t[spec.time]
     if start:
