@@ -349,3 +349,35 @@ def test_upload_quarantines_bad_rows_and_loads_once(served: Served, tmp_path: Pa
         assert again["loaded"] == 0
         found = c.get("/api/v1/cases", params={"q": "Upload one"}).json()
         assert found["total"] == 1
+
+
+# -- reports ------------------------------------------------------------------------------
+def test_report_download_is_scoped_and_has_the_right_figures(served: Served) -> None:
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    week = ("2025-10-20", "2025-10-26")
+    expected = in_days(tickets(served), *week)
+    with served.client("analyst") as c:
+        pdf = c.get("/api/v1/reports", params={"period": "2025-W43", "format": "pdf", "lang": "en"})
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "2025-W43" in text
+    assert f"{len(expected):,}" in text
+    with served.client("phone-owner") as c:
+        xlsx = c.get("/api/v1/reports", params={"period": "2025-W43", "format": "xlsx"})
+        assert c.get("/api/v1/reports", params={"period": "2025-13"}).status_code == 400
+    assert xlsx.status_code == 200
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    seen = {
+        str(cell)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+        if cell is not None
+    }
+    assert PHONE in seen
+    assert not ({ONLINE, "邮件工单组", "门店服务组", "售后技术组", "投诉处理组"} & seen)
+    with served.client("agent-liu") as c:
+        assert c.get("/api/v1/reports", params={"period": "2025-W43"}).status_code == 403

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ from servq.monitor.store import accept, counts
 from servq.web.security import needs
 
 MAX_BATCH = 10_000
+log = logging.getLogger(__name__)
 Ingester = Annotated[Principal, Depends(needs("ingest"))]
 
 
@@ -82,6 +84,11 @@ def create_app(
             threading.Thread(
                 target=warm_cache, args=(app.state.pool, app.state.dashboard), daemon=True
             ).start()
+        reports_stop = threading.Event()
+        reporter = threading.Thread(
+            target=_report_loop, args=(app.state, reports_stop), daemon=True
+        )
+        reporter.start()
         stop = asyncio.Event()
         task = None
         if run_monitor:
@@ -92,8 +99,10 @@ def create_app(
             yield
         finally:
             stop.set()
+            reports_stop.set()
             if task is not None:
                 await task
+            await asyncio.to_thread(reporter.join, 60)
             app.state.pool.close()
             store.close()
 
@@ -164,6 +173,21 @@ def create_app(
         return {**result.counts(), "results": [a.as_dict() for a in result.answers]}
 
     return app
+
+
+REPORT_CHECK_SECONDS = 60.0
+
+
+def _report_loop(state: Any, stop: threading.Event) -> None:
+    """Every minute, send the scheduled reports that are due (``reports.yaml``)."""
+    from servq.web.api import deliver_due_reports
+
+    while not stop.wait(REPORT_CHECK_SECONDS):
+        try:
+            for delivery in deliver_due_reports(state):
+                log.info("report %s", delivery.as_dict())
+        except Exception:  # a bad schedule file or a mail server down: log, try next minute
+            log.exception("scheduled reports failed; will try again")
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from rich.table import Table
 from servq import __version__
 from servq.cli.alerts_cmd import alerts_app
 from servq.cli.monitor_cmd import replay, serve, worker
+from servq.cli.report_cmd import report_app
 from servq.cli.rules_cmd import rules_app
 from servq.cli.sla_cmd import sla_app
 from servq.cli.text_cmd import text_app
@@ -46,6 +47,7 @@ metrics_app = typer.Typer(help="The KPI catalogue. 指标目录与计算。", no
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(sla_app, name="sla")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(report_app, name="report")
 app.add_typer(rules_app, name="rules")
 app.add_typer(text_app, name="text")
 app.add_typer(users_app, name="users")

@@ -565,6 +565,66 @@ def list_profiles(request: Request, principal: AllReader) -> dict[str, Any]:
     return {"profiles": names}
 
 
+# -- reports --------------------------------------------------------------------------------
+Reporter = Annotated[Principal, Depends(needs("reports"))]
+REPORT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get("/reports", operation_id="generateReport", tags=["reports"])
+def generate_report(
+    request: Request,
+    principal: Reporter,
+    period: Annotated[str, Query(description="2025-W10, 2025-03, 2025-Q1 or D1..D2")],
+    format: Annotated[str, Query(pattern="^(html|pdf|xlsx)$")] = "html",
+    lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
+) -> Response:
+    """The service-quality report of a period (KPI summary, biggest movers, SLA attainment,
+    alerts, top issues), limited to the caller's scope."""
+    from servq.reports.build import build_report
+    from servq.reports.period import parse_period
+    from servq.reports.render import render
+
+    chosen = lang or principal.lang
+    span = parse_period(period)
+    with pool_of(request).use() as ws:
+        report = build_report(
+            ws,
+            request.app.state.store,
+            span,
+            lang=chosen,
+            timezone=tz_of(request),
+            scope=principal.scope() or None,
+        )
+    data = render(report, format)
+    name = f"servq-report-{span.file_label()}.{format}"
+    disposition = "inline" if format == "html" else "attachment"
+    return Response(
+        data,
+        media_type=REPORT_TYPES[format],
+        headers={"Content-Disposition": f'{disposition}; filename="{name}"'},
+    )
+
+
+def deliver_due_reports(app_state: Any, now: datetime | None = None) -> list[Any]:
+    """Send every scheduled report that is due (``<workspace>/reports.yaml``); the serve
+    process calls this every minute. Returns the deliveries made."""
+    from servq.reports.schedule import deliver, due_schedules, load_schedules
+
+    schedules = load_schedules(app_state.path)
+    if not schedules:
+        return []
+    moment = now or datetime.now(UTC)
+    done = []
+    with app_state.pool.use() as ws:
+        for due in due_schedules(schedules, app_state.store, moment):
+            done.append(deliver(due.schedule, ws, app_state.store, moment))
+    return done
+
+
 # -- output ---------------------------------------------------------------------------------
 def _table_response(df: pd.DataFrame, fmt: str, name: str, tz: str) -> Response:
     df = df.copy()

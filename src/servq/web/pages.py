@@ -93,6 +93,7 @@ def _common(principal: Any, csrf: str | None, lang: str) -> dict[str, Any]:
         "can_export": principal.can("export"),
         "can_write": principal.can("alerts_write"),
         "can_ingest": principal.can("ingest"),
+        "can_reports": principal.can("reports"),
         "charts": charts_available(),
         "boot": {
             "lang": lang,

@@ -185,6 +185,9 @@ async function overviewPage() {
     const o = await api("/overview?grain=" + grainSel.value);
     setAsOf(o.as_of);
     $("#period").textContent = o.current[0] + " – " + o.current[1];
+    document.querySelectorAll("a.report").forEach((a) => {
+      a.href = "/api/v1/reports?" + new URLSearchParams({ period: o.current[0] + ".." + o.current[1], format: a.dataset.format, lang: S.lang }).toString();
+    });
     const cards = $("#cards");
     cards.innerHTML = "";
     o.cards.forEach((c) => {
