@@ -381,3 +381,33 @@ def test_report_download_is_scoped_and_has_the_right_figures(served: Served) -> 
     assert not ({ONLINE, "邮件工单组", "门店服务组", "售后技术组", "投诉处理组"} & seen)
     with served.client("agent-liu") as c:
         assert c.get("/api/v1/reports", params={"period": "2025-W43"}).status_code == 403
+
+
+def test_admin_manages_users_and_tokens_others_may_not(served: Served) -> None:
+    body = {
+        "username": "site-lead",
+        "password": "site-lead-password",
+        "role": "department_owner",
+        "departments": [ONLINE],
+    }
+    with served.client("quality") as c:
+        assert c.get("/api/v1/users").status_code == 403
+        assert c.post("/api/v1/users", json=body).status_code == 403
+    with served.client("admin") as c:
+        made = c.post("/api/v1/users", json=body)
+        assert made.status_code == 200, made.text
+        assert made.json()["user"]["scope"] == {"team": [ONLINE]}
+        assert c.post("/api/v1/users", json=body).status_code == 400  # the name is taken
+        token = c.post("/api/v1/users/site-lead/tokens", json={"name": "dashboard tv"}).json()
+        names = [u["username"] for u in c.get("/api/v1/users").json()["users"]]
+        assert "site-lead" in names
+    headers = {"Authorization": f"Bearer {token['token']}"}
+    with httpx.Client(base_url=served.url, headers=headers, timeout=60) as robot:
+        cases = robot.get("/api/v1/cases", params={"limit": 1000}).json()
+        team_col = cases["columns"].index("team")
+        assert {row[team_col] for row in cases["rows"]} == {ONLINE}
+        with served.client("admin") as c:
+            off = c.patch("/api/v1/users/site-lead", json={"active": False})
+            assert off.status_code == 200
+            assert c.patch("/api/v1/users/nobody", json={"active": False}).status_code == 404
+        assert robot.get("/api/v1/me").status_code == 401  # a disabled user's token stops

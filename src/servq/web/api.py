@@ -125,6 +125,95 @@ def me(request: Request, principal: Reader) -> dict[str, Any]:
     return {"user": principal.as_dict(), "scope": principal.scope(), "csrf_token": csrf}
 
 
+# -- users (admins) ---------------------------------------------------------------------------
+UserAdmin = Annotated[Principal, Depends(needs("users_admin"))]
+
+
+class NewUser(BaseModel):
+    username: str
+    password: str
+    role: str
+    display_name: str | None = None
+    departments: list[str] = []
+    agent: str | None = None
+    lang: str = "zh"
+
+
+class UserChange(BaseModel):
+    role: str | None = None
+    departments: list[str] | None = None
+    agent: str | None = None
+    display_name: str | None = None
+    lang: str | None = None
+    active: bool | None = None
+    password: str | None = None
+
+
+class TokenBody(BaseModel):
+    name: str = Field(min_length=1)
+
+
+@router.get("/users", operation_id="listUsers", tags=["users"])
+def list_users(request: Request, principal: UserAdmin) -> dict[str, Any]:
+    return {"users": users_of(request).list_users()}
+
+
+@router.post("/users", operation_id="createUser", tags=["users"])
+def create_user(request: Request, principal: UserAdmin, body: NewUser) -> dict[str, Any]:
+    user = users_of(request).create_user(
+        body.username,
+        body.password,
+        body.role,
+        display_name=body.display_name,
+        departments=tuple(body.departments),
+        agent=body.agent,
+        lang=body.lang,
+    )
+    return {"user": user.as_dict()}
+
+
+@router.patch("/users/{username}", operation_id="updateUser", tags=["users"])
+def update_user(
+    request: Request, principal: UserAdmin, username: str, body: UserChange
+) -> dict[str, Any]:
+    users = users_of(request)
+    if users.get(username) is None:
+        raise HTTPException(404, f"no user {username} / 没有用户 {username}")
+    if body.password is not None:
+        users.set_password(username, body.password)
+    user = users.update_user(
+        username,
+        role=body.role,
+        departments=None if body.departments is None else tuple(body.departments),
+        agent=body.agent,
+        display_name=body.display_name,
+        lang=body.lang,
+        active=body.active,
+    )
+    return {"user": user.as_dict()}
+
+
+@router.get("/tokens", operation_id="listTokens", tags=["users"])
+def list_tokens(
+    request: Request, principal: UserAdmin, username: str | None = None
+) -> dict[str, Any]:
+    return {"tokens": users_of(request).list_tokens(username)}
+
+
+@router.post("/users/{username}/tokens", operation_id="issueToken", tags=["users"])
+def issue_token(
+    request: Request, principal: UserAdmin, username: str, body: TokenBody
+) -> dict[str, Any]:
+    """A new API token for ``username``; the token is in this answer only."""
+    return {"token": users_of(request).issue_token(username, body.name)}
+
+
+@router.delete("/tokens/{token_id}", operation_id="revokeToken", tags=["users"])
+def revoke_token(request: Request, principal: UserAdmin, token_id: int) -> dict[str, Any]:
+    users_of(request).revoke_token(token_id)
+    return {"revoked": token_id}
+
+
 # -- metrics --------------------------------------------------------------------------------
 @router.get("/metrics", operation_id="listMetrics", tags=["metrics"])
 def list_metrics(request: Request, principal: Reader) -> dict[str, Any]:
