@@ -301,10 +301,12 @@ def get_overview(
     body = pool_of(request).cached(
         ("overview", grain, periods, _scope_key(principal)),
         lambda ws: q.overview(ws, scope, dashboard, grain=grain, periods=periods),
+        stale_ok=True,
     )
     board = pool_of(request).cached(
         ("sla", _scope_key(principal)),
         lambda ws: q.sla_board(ws, scope, timezone=dashboard.timezone),
+        stale_ok=True,
     )
     alerts = _alerts_for(request, principal, "open", None, 500)
     return {

@@ -41,6 +41,7 @@ class WarehousePool:
         self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._entries = cache_entries
+        self._refreshing: set[tuple[Any, ...]] = set()
         self.hits = 0
         self.misses = 0
 
@@ -65,25 +66,51 @@ class WarehousePool:
         ).fetchall()[0]
         return (int(row[0]), str(row[1]))
 
-    def cached(self, key: tuple[Any, ...], compute: Callable[[Workspace], T]) -> T:
-        """``compute(ws)``, or the answer computed for ``key`` on the same data version."""
+    def cached(
+        self, key: tuple[Any, ...], compute: Callable[[Workspace], T], *, stale_ok: bool = False
+    ) -> T:
+        """``compute(ws)``, or the answer computed for ``key`` on the same data version.
+
+        ``stale_ok``: when data arrived since the answer was computed, return it at once and
+        compute the new one in the background (a dashboard tile under a steady stream of live
+        events would otherwise be recomputed, slowly, by every visitor after every copy)."""
         with self.use() as ws:
             version = self.version(ws)
             with self._cache_lock:
                 hit = self._cache.get(key)
-                if hit is not None and hit[0] == version:
+                if hit is not None and (hit[0] == version or stale_ok):
                     self._cache.move_to_end(key)
                     self.hits += 1
                     value: T = hit[1]
+                    if hit[0] != version and key not in self._refreshing:
+                        self._refreshing.add(key)
+                        threading.Thread(
+                            target=self._refresh, args=(key, compute), daemon=True
+                        ).start()
                     return value
             self.misses += 1
             value = compute(ws)
+        self._store(key, version, value)
+        return value
+
+    def _refresh(self, key: tuple[Any, ...], compute: Callable[[Workspace], Any]) -> None:
+        try:
+            with self.use() as ws:
+                version = self.version(ws)
+                value = compute(ws)
+            self._store(key, version, value)
+        except ServqError:
+            pass  # the next visitor computes it
+        finally:
+            with self._cache_lock:
+                self._refreshing.discard(key)
+
+    def _store(self, key: tuple[Any, ...], version: tuple[Any, ...], value: Any) -> None:
         with self._cache_lock:
             self._cache[key] = (version, value)
             self._cache.move_to_end(key)
             while len(self._cache) > self._entries:
                 self._cache.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._cache_lock:
