@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from servq.web.security import (
 from servq.web.warehouse import WarehousePool
 
 router = APIRouter(prefix="/api/v1")
+log = logging.getLogger(__name__)
 Reader = Annotated[Principal, Depends(reader)]
 Exporter = Annotated[Principal, Depends(needs("export"))]
 AlertWriter = Annotated[Principal, Depends(needs("alerts_write"))]
@@ -328,8 +330,8 @@ def warm_cache(pool: WarehousePool, dashboard: q.Dashboard) -> None:
         pool.cached(
             ("sla", everything), lambda ws: q.sla_board(ws, {}, timezone=dashboard.timezone)
         )
-    except ServqError:  # an empty or busy warehouse: the first visitor computes it
-        pass
+    except Exception:  # an empty or busy warehouse: the first visitor computes it
+        log.debug("warming the overview failed", exc_info=True)
 
 
 @router.get("/cases", operation_id="listCases", tags=["cases"])
