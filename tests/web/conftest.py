@@ -18,6 +18,7 @@ import uvicorn
 
 from servq.api import create_app
 from servq.demo.alerts import ensure_demo_users, load_demo_alerts
+from servq.demo.loop import load_demo_loop
 from servq.demo.run import run_demo
 from servq.workspace import Workspace
 
@@ -65,6 +66,7 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run_demo(ws, size=SIZE, seed=7)
     load_demo_alerts(folder)
     ensure_demo_users(folder)
+    load_demo_loop(folder)
     return folder
 
 

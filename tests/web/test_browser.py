@@ -180,3 +180,32 @@ def test_every_page_loads_with_the_outside_world_blocked(page: Any, served: Serv
     assert any(u.endswith("/static/vendor/echarts.min.js") for u in asked)
     assert page.errors == []
     shot(page, "data")
+
+
+def test_improvement_pages(page: Any, served: Served) -> None:
+    """The board of plans, the demo problem's page with its stages, 5-Why and verdict, and the
+    public results page (no sign-in)."""
+    sign_in(page, served, "quality")
+    page.click("a[data-nav=improve]")
+    page.wait_for_selector("body.ready")
+    verified = page.locator(".board .column[data-status=verified] a.plan")
+    assert verified.count() >= 1
+    assert "A-0001" in verified.first.inner_text()
+    verified.first.click()
+    page.wait_for_url("**/improve/P-0001")
+    page.wait_for_selector("body.ready")
+    assert page.locator("ol.stages li.done").count() == 4  # closed: every stage passed
+    assert page.locator("#retro ul.why li").count() == 4
+    assert "根因 · 流程" in page.locator("#retro").inner_text()
+    verdict = page.locator(".planbox table tbody tr").first.inner_text()
+    assert "达成" in verdict
+    assert "-6" in verdict  # the effect, about -64 %
+    shot(page, "problem")
+    context = page.context.browser.new_context()
+    public = context.new_page()
+    public.goto(f"{served.url}/results")
+    public.wait_for_selector("body.ready")
+    assert public.locator(".win").count() >= 1
+    assert "phone-owner" not in public.content()
+    shot(public, "results")
+    context.close()

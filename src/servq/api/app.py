@@ -130,6 +130,9 @@ def create_app(
     from servq.web import pages
 
     app.include_router(web_api.router)
+    from servq.web import improve_api
+
+    app.include_router(improve_api.router)
     app.include_router(pages.router)
     static = Path(__file__).resolve().parent.parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -36,6 +36,8 @@ MODEL_MODULES = (
     "servq.monitor.runtime",
     "servq.auth.tables",
     "servq.reports.runs",
+    "servq.improve.model",
+    "servq.improve.loop",
 )
 
 

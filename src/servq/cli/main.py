@@ -19,6 +19,8 @@ from rich.table import Table
 
 from servq import __version__
 from servq.cli.alerts_cmd import alerts_app
+from servq.cli.improve_cmd import improve_app
+from servq.cli.loop_cmd import loop_app
 from servq.cli.monitor_cmd import replay, serve, worker
 from servq.cli.report_cmd import report_app
 from servq.cli.rules_cmd import rules_app
@@ -47,10 +49,12 @@ metrics_app = typer.Typer(help="The KPI catalogue. 指标目录与计算。", no
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(sla_app, name="sla")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(improve_app, name="improve")
 app.add_typer(report_app, name="report")
 app.add_typer(rules_app, name="rules")
 app.add_typer(text_app, name="text")
 app.add_typer(users_app, name="users")
+app.add_typer(loop_app, name="loop")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(profiles_app, name="profiles")
 app.command()(serve)
@@ -404,6 +408,11 @@ def demo(
             report = load_demo_alerts(folder)
             if report is not None:
                 summary["alerts"] = report.alerts
+            from servq.demo.loop import load_demo_loop
+
+            story = load_demo_loop(folder)
+            if story is not None:
+                summary["improvement"] = story
         users = ensure_demo_users(folder)
     except ServqError as exc:
         raise _fail(str(exc)) from None
@@ -413,6 +422,15 @@ def demo(
     else:
         if "alerts" in summary:
             console.print(f"{summary['alerts']:,} demo alerts in the alert centre · 演示预警已生成")
+        if "improvement" in summary:
+            story = summary["improvement"]
+            v = story["verdict"]
+            console.print(
+                f"Improvement loop: problem {story['problem']} → plan {story['plan']} verified "
+                f"({v['metric']} {v['before']:,.0f} s → {v['after']:,.0f} s, "
+                f"{100 * v['effect']:+.1f}%) · 改进闭环演示",
+                highlight=False,
+            )
         t = Table(title="Demo users 演示用户")
         for col in ("user", "password", "role"):
             t.add_column(col)

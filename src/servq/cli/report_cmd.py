@@ -328,3 +328,55 @@ def run_due_cmd(
             _print_delivery(r)
     if any(not (r.sent or r.skipped) for r in results):
         raise typer.Exit(code=1)
+
+
+class PackFormat(StrEnum):
+    html = "html"
+    pdf = "pdf"
+
+
+@report_app.command("committee")
+def committee_cmd(
+    month: Annotated[str, typer.Option("--month", "-m", help="The month, e.g. 2026-03.")],
+    fmt: Annotated[
+        PackFormat | None,
+        typer.Option("--format", "-f", help="html or pdf [default: the --out suffix, else html]."),
+    ] = None,
+    lang: Annotated[Lang, typer.Option("--lang", help="zh or en.")] = Lang.zh,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output file [default: servq-committee-MONTH.FORMAT]"),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store", help="Application store URL [env SERVQ_APP_DB].")
+    ] = None,
+    now: NowOpt = None,
+) -> None:
+    """The quality committee's monthly pack: top problems, unclaimed problems, overdue plans,
+    verified wins, plans that did not work, suggestions. 质量管理委员会月度材料。"""
+    from servq.app_store import open_store
+    from servq.improve.committee import committee_pack, render_pack
+    from servq.improve.loop import LoopService
+    from servq.improve.service import ImprovementService
+
+    moment = _now(now).astimezone(UTC).replace(tzinfo=None)
+    root = _root(workspace)
+    if fmt is None:
+        fmt = (
+            PackFormat.pdf if out is not None and out.suffix.lower() == ".pdf" else PackFormat.html
+        )
+    try:
+        with open_store(root, url=store_url) as store:
+            service = ImprovementService.for_workspace(store, root)
+            pack = committee_pack(service, LoopService(store), month, lang=lang.value, now=moment)
+            data = render_pack(pack, fmt.value)
+    except ServqError as exc:
+        raise _fail(str(exc)) from None
+    target = out or Path(f"servq-committee-{month}.{fmt.value}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    except OSError as exc:
+        raise _fail(f"cannot write {target}: {exc} / 无法写入 {target}") from None
+    typer.echo(str(target))

@@ -202,6 +202,12 @@ class Monitor:
         notices = list(self.alerts.process(coalesce(signals), now))
         if self._next_tick is None or now >= self._next_tick:
             notices += self.alerts.tick(now)
+            try:  # unclaimed problems and overdue urgent plans of the improvement loop
+                from servq.improve.escalation import run_escalation
+
+                notices += run_escalation(self.store, self.workspace, now, manager=self.alerts)
+            except Exception:
+                log.exception("escalating the improvement loop failed; will retry")
             self._next_tick = now + timedelta(seconds=self.config.tick_seconds)
         self._next_poll = now + timedelta(seconds=self.config.poll_seconds)
         self._deliver(notices, now)

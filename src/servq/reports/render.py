@@ -378,19 +378,33 @@ def _cell_class(cell: Cell) -> str:
 
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (inline CSS, nothing fetched)."""
+    return document_html(
+        report.title,
+        report.lang,
+        header_fields(report),
+        sections(report),
+        f"{report.generated_at:%Y-%m-%d %H:%M %Z}",
+    )
+
+
+def document_html(
+    title: str, lang: str, fields: list[tuple[str, str]], parts: list[Section], generated: str
+) -> str:
+    """Any document of titled sections as one self-contained HTML page (the committee pack
+    uses it too)."""
     from jinja2 import Environment
     from markupsafe import Markup
 
     env = Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False)
     template = env.from_string(_HTML)
     return template.render(
-        html_lang="zh-CN" if report.lang == "zh" else "en",
-        title=report.title,
+        html_lang="zh-CN" if lang == "zh" else "en",
+        title=title,
         css=Markup(_CSS),  # our own constant; escaping would break its quotes
-        fields=header_fields(report),
-        sections=sections(report),
+        fields=fields,
+        sections=parts,
         cell_class=_cell_class,
-        generated=f"{report.generated_at:%Y-%m-%d %H:%M %Z}",
+        generated=generated,
     )
 
 
@@ -497,28 +511,55 @@ def _pdf_table(block: Block, styles: _PdfStyles, width: float) -> Any:
 
 
 def _column_widths(block: Block, width: float) -> list[float]:
-    """Widths in proportion to each column's longest text (CJK characters count double),
-    within bounds, adding up to ``width``."""
+    """Widths adding up to ``width``: a short column (ids, numbers, names) gets what its longest
+    text needs, so it never wraps mid-word; the long ones share the rest in proportion to their
+    longest text (CJK characters count double), within bounds."""
 
     def size(text: str) -> float:
         return sum(2.0 if ord(ch) > 0x2E80 else 1.0 for ch in text)
 
-    wants = []
-    for j, h in enumerate(block.headers):
-        longest = max([size(h), *(size(r[j].text) for r in block.rows if j < len(r))])
-        wants.append(min(max(longest, 6.0), 60.0))
-    total = sum(wants)
-    return [width * w / total for w in wants]
+    point = 5.0  # about one Latin character at the tables' font size, in points
+    pad = 10.0
+    longest = [
+        max([size(h), *(size(r[j].text) for r in block.rows if j < len(r))])
+        for j, h in enumerate(block.headers)
+    ]
+    needs = [max(n, 4.0) * point + pad for n in longest]
+    if sum(needs) <= width:
+        return [width * n / sum(needs) for n in needs]
+    short = [n <= 18 * point + pad for n in needs]
+    fixed = sum(n for n, s in zip(needs, short, strict=True) if s)
+    if fixed >= width or all(short):
+        return [width * n / sum(needs) for n in needs]
+    weights = [min(n, 60 * point) for n, s in zip(needs, short, strict=True) if not s]
+    spare = width - fixed
+    out, k = [], 0
+    for n, s in zip(needs, short, strict=True):
+        if s:
+            out.append(n)
+        else:
+            out.append(spare * weights[k] / sum(weights))
+            k += 1
+    return out
 
 
 def render_pdf(report: Report) -> bytes:
     """The report as a PDF: A4 landscape, a table per section, Chinese in STSong-Light."""
+    return document_pdf(
+        report.title, report.lang, header_fields(report), sections(report), report.period.label
+    )
+
+
+def document_pdf(
+    title: str, lang: str, fields: list[tuple[str, str]], parts: list[Section], subject: str
+) -> bytes:
+    """Any document of titled sections as a PDF (A4 landscape, Chinese in STSong-Light)."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import mm
     from reportlab.platypus import SimpleDocTemplate, Spacer
 
     _register_fonts()
-    styles = _PdfStyles(report.lang)
+    styles = _PdfStyles(lang)
     buffer = io.BytesIO()
     page = landscape(A4)
     margin = 14 * mm
@@ -529,16 +570,16 @@ def render_pdf(report: Report) -> bytes:
         rightMargin=margin,
         topMargin=margin,
         bottomMargin=margin,
-        title=report.title,
+        title=title,
         author="servq",
-        subject=report.period.label,
-        lang="zh-CN" if report.lang == "zh" else "en",
+        subject=subject,
+        lang="zh-CN" if lang == "zh" else "en",
     )
     width = page[0] - 2 * margin
-    story: list[Any] = [styles.para(report.title, 16, bold=True), Spacer(1, 4)]
-    for label, value in header_fields(report):
+    story: list[Any] = [styles.para(title, 16, bold=True), Spacer(1, 4)]
+    for label, value in fields:
         story.append(styles.para(f"{label}: {value}", 9))
-    for section in sections(report):
+    for section in parts:
         story += [Spacer(1, 10), styles.para(section.title, 12, bold=True), Spacer(1, 4)]
         for block in section.blocks:
             if block.title:
@@ -547,7 +588,7 @@ def render_pdf(report: Report) -> bytes:
         if section.note:
             story.append(styles.para(section.note, 9))
 
-    footer = f"{report.title} · servq"
+    footer = f"{title} · servq"
 
     def on_page(canvas: Any, document: Any) -> None:
         canvas.saveState()

@@ -38,6 +38,7 @@ NAV = (
     ("sla", "/sla"),
     ("alerts", "/alerts"),
     ("voc", "/voc"),
+    ("improve", "/improve"),
     ("data", "/data"),
 )
 PAGES = {key: href for key, href in NAV}
@@ -67,20 +68,24 @@ def render(name: str, request: Request, lang: str, **context: Any) -> HTMLRespon
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-async def _page(request: Request, page: str) -> Response:
+async def _page(request: Request, page: str, **extra: Any) -> Response:
     identity = await run_in_threadpool(identify, request)
     if identity is None:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     principal, csrf = identity
     lang = _lang(request, principal.lang)
-    nav = [(k, h) for k, h in NAV if k != "data" or principal.can("read_all")]
-    if page == "data" and not principal.can("read_all"):
-        return render(
-            "forbidden.html", request, lang, page=page, nav=nav, **_common(principal, csrf, lang)
-        )
-    return render(
-        f"{page}.html", request, lang, page=page, nav=nav, **_common(principal, csrf, lang)
-    )
+    loop_reader = principal.can("read_all") or principal.role == "department_owner"
+    nav = [
+        (k, h)
+        for k, h in NAV
+        if (k != "data" or principal.can("read_all")) and (k != "improve" or loop_reader)
+    ]
+    common = _common(principal, csrf, lang)
+    if (page == "data" and not principal.can("read_all")) or (
+        page in ("improve", "problem") and not loop_reader
+    ):
+        return render("forbidden.html", request, lang, page=page, nav=nav, **common)
+    return render(f"{page}.html", request, lang, page=page, nav=nav, **common, **extra)
 
 
 def _common(principal: Any, csrf: str | None, lang: str) -> dict[str, Any]:
@@ -134,6 +139,25 @@ async def voc_page(request: Request) -> Response:
 @router.get("/data", response_class=HTMLResponse)
 async def data_page(request: Request) -> Response:
     return await _page(request, "data")
+
+
+@router.get("/improve", response_class=HTMLResponse)
+async def improve_page(request: Request) -> Response:
+    return await _page(request, "improve")
+
+
+@router.get("/improve/{problem_id}", response_class=HTMLResponse)
+async def problem_page(request: Request, problem_id: str) -> Response:
+    return await _page(request, "problem", problem_id=problem_id)
+
+
+@router.get("/results", response_class=HTMLResponse)
+async def results_page(request: Request) -> Response:
+    """The public results page: no sign-in, no personal data."""
+    lang = _lang(request)
+    boot: dict[str, Any] = {"lang": lang, "csrf": "", "user": None, "perms": []}
+    boot["m"] = client_messages(lang)
+    return render("results.html", request, lang, boot=boot)
 
 
 @router.get("/login", response_class=HTMLResponse)

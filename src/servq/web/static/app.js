@@ -481,7 +481,256 @@ function loginPage() {
   });
 }
 
-const PAGES = { overview: overviewPage, explorer: explorerPage, sla: slaPage, alerts: alertsPage, voc: vocPage, data: dataPage };
+
+// -- improvement loop ------------------------------------------------------------------------
+const STAGES = ["monitor", "analyse", "improve", "verify", "closed"];
+const PLAN_STATUSES = ["draft", "approved", "in_progress", "done", "verified", "not_effective"];
+const PLAN_NEXT = { draft: ["approved"], approved: ["in_progress"], in_progress: ["done"], done: ["verified", "not_effective"], not_effective: ["in_progress"], verified: [] };
+const canEdit = (dept) => can("ingest") || (S.user && S.user.role === "department_owner" && (S.user.departments || []).includes(dept));
+const day = (v) => (v ? String(v).replace("T", " ").slice(0, 16) : "");
+
+function stageSteps(el, stage) {
+  el.innerHTML = "";
+  const at = STAGES.indexOf(stage);
+  STAGES.slice(0, 4).forEach((st, i) => {
+    const li = document.createElement("li");
+    li.textContent = M("stage_" + st);
+    li.className = i < at || stage === "closed" ? "done" : i === at ? "current" : "";
+    el.appendChild(li);
+  });
+}
+
+function fmtVerdictValue(v, unit) {
+  return unit ? fmtValue(v, unit) : fmtNumber(v, 2);
+}
+
+function verdictTable(el, criteria) {
+  table(el, ["criterion", "status", "before", "after", "effect", "ci", "test", "p"], criteria.map((v) => ({
+    criterion: EN ? v.criterion : v.criterion_zh || v.criterion, status: v.status,
+    before: fmtVerdictValue(v.before, v.unit), after: fmtVerdictValue(v.after, v.unit),
+    effect: v.effect === null || v.effect === undefined ? "" : (v.effect_kind === "relative" ? fmtNumber(100 * v.effect, 1) + "%" : fmtNumber(v.effect, 2)),
+    ci: v.ci_low === null || v.ci_low === undefined ? "" : (v.effect_kind === "relative" ? fmtNumber(100 * v.ci_low, 1) + "% … " + fmtNumber(100 * v.ci_high, 1) + "%" : fmtNumber(v.ci_low, 2) + " … " + fmtNumber(v.ci_high, 2)),
+    test: v.test || "", p: v.p_value === null || v.p_value === undefined ? "" : v.p_value < 0.0001 ? "< 0.0001" : fmtNumber(v.p_value, 4),
+    mix: v.mix_warning,
+  })), {
+    labels: { criterion: M("title"), status: M("state"), before: M("before"), after: M("after"), effect: M("effect"), ci: M("ci"), test: M("test"), p: M("p_value") },
+    format: { status: (x, r) => { const b = badge(M(x), x === "met" ? "resolved" : x === "pending" ? "paused" : "firing"); if (r.mix) b.title = r.mix; return b; } },
+  });
+  criteria.filter((v) => v.mix_warning).forEach((v) => { const p = document.createElement("p"); p.className = "error"; p.textContent = M("mix_warning") + ": " + v.mix_warning; el.appendChild(p); });
+}
+
+async function improvePage() {
+  const sel = $("#p-state");
+  async function load() {
+    const ps = (await api("/improve/problems" + (sel.value ? "?state=" + sel.value : ""))).problems;
+    table("#problems", ["id", "title", "stage", "state", "department", "severity", "claim_due_at"], ps, {
+      labels: { id: "#", title: M("title"), stage: M("stage"), state: M("state"), department: M("department"), severity: M("severity"), claim_due_at: M("due") },
+      format: {
+        id: (v) => Object.assign(document.createElement("a"), { href: "/improve/" + v, textContent: v }),
+        stage: (v) => badge(M("stage_" + v), "stage-" + v), claim_due_at: (v) => day(v),
+      },
+      actions: (p) => (p.state === "open" || p.state === "escalated") && (can("ingest") || (S.user && S.user.role === "department_owner"))
+        ? [button(M("claim"), async () => {
+          const dept = can("ingest") ? (p.department || prompt(M("department"))) : (S.user.departments || [])[0];
+          if (!dept) return;
+          try { await api("/improve/problems/" + p.id + "/claim", { method: "POST", json: { department: dept } }); await load(); } catch (e) { notice(e.message); }
+        }, "small")] : [],
+    });
+    const plans = (await api("/improve/plans")).plans;
+    const board = $("#board");
+    board.innerHTML = "";
+    PLAN_STATUSES.forEach((st) => {
+      const col = document.createElement("div");
+      col.className = "column";
+      col.dataset.status = st;
+      const h = document.createElement("h3");
+      const mine = plans.filter((x) => x.status === st);
+      h.textContent = M(st) + " · " + mine.length;
+      col.appendChild(h);
+      mine.forEach((x) => {
+        const a = document.createElement("a");
+        a.className = "plan " + x.tier;
+        a.href = "/improve/" + x.problem_id;
+        a.innerHTML = '<div class="pid"></div><div class="ptitle"></div><div class="pmeta muted"></div>';
+        a.querySelector(".pid").textContent = x.id + " · " + x.problem_id;
+        a.querySelector(".ptitle").textContent = x.title;
+        a.querySelector(".pmeta").textContent = (x.department || "") + " · " + (x.owner || "") + (x.due_at ? " · " + M("due") + " " + day(x.due_at) : "");
+        col.appendChild(a);
+      });
+      board.appendChild(col);
+    });
+    const ss = (await api("/improve/suggestions")).suggestions;
+    table("#suggestions", ["id", "title", "text", "votes", "status"], ss, {
+      labels: { title: M("title"), votes: M("votes"), status: M("state") },
+      actions: (x) => [button(M("vote"), async () => { await api("/improve/suggestions/" + x.id + "/vote", { method: "POST" }); await load(); }, "small secondary")],
+    });
+  }
+  sel.addEventListener("change", () => load().catch((e) => notice(e.message)));
+  const form = $("#suggest-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    try { await api("/improve/suggestions", { method: "POST", json: { title: f.get("title"), text: f.get("text") } }); form.reset(); await load(); }
+    catch (e) { notice(e.message); }
+  });
+  await load();
+}
+
+function retroTree(el, retro) {
+  el.innerHTML = "";
+  if (!retro || !retro.nodes || !retro.nodes.length) { el.textContent = M("no_data"); return; }
+  const p = document.createElement("p");
+  p.className = "muted";
+  p.textContent = M("participants") + ": " + retro.participants.map((x) => x.name + " (" + x.department + ")").join(", ");
+  el.appendChild(p);
+  function branch(parent) {
+    const kids = retro.nodes.filter((n) => (n.parent || null) === parent);
+    if (!kids.length) return null;
+    const ul = document.createElement("ul");
+    ul.className = "why";
+    kids.forEach((n) => {
+      const li = document.createElement("li");
+      li.textContent = (EN ? "Why? " : "为什么？") + n.why + " → " + n.because;
+      if (n.root_cause) li.appendChild(badge(M("root_cause") + (n.layer ? " · " + M("layer_" + n.layer) : ""), "firing"));
+      const sub = branch(n.id);
+      if (sub) li.appendChild(sub);
+      ul.appendChild(li);
+    });
+    return ul;
+  }
+  const tree = branch(null);
+  if (tree) el.appendChild(tree);
+  if (retro.conclusions && retro.conclusions.length) {
+    const h = document.createElement("h3"); h.textContent = M("conclusions"); el.appendChild(h);
+    const ol = document.createElement("ol");
+    retro.conclusions.forEach((c) => { const li = document.createElement("li"); li.textContent = c; ol.appendChild(li); });
+    el.appendChild(ol);
+  }
+}
+
+function showEvidence(el, e) {
+  el.innerHTML = "";
+  const line = (label, text) => { const d = document.createElement("p"); const b = document.createElement("b"); b.textContent = label + ": "; d.appendChild(b); d.appendChild(document.createTextNode(text)); el.appendChild(d); };
+  if (e.alert) line(EN ? "Alert" : "告警", "#" + e.alert.id + " " + (e.alert.rule || "") + " · " + (e.alert.summary_en || ""));
+  const numbers = e.metric && e.metric.numbers;
+  if (numbers) {
+    const metrics = [...new Set(Object.values(numbers).flatMap((v) => Object.keys(v)))];
+    const box = document.createElement("div");
+    el.appendChild(box);
+    table(box, ["period", ...metrics], Object.entries(numbers).map(([per, v]) => [per, ...metrics.map((m) => v[m])]), { labels: { period: M("period") },
+      format: Object.fromEntries(metrics.map((m) => [m, (x) => (m.endsWith("_time") ? fmtDuration(x) : fmtNumber(x, 1))])) });
+  }
+  if (e.cases && e.cases.length) line(EN ? "Cases" : "案件", e.cases.join(", "));
+  (e.texts || []).forEach((x) => line(EN ? "Text" : "文本", x));
+  const rest = Object.fromEntries(Object.entries(e).filter(([k]) => !["alert", "metric", "cases", "texts"].includes(k)));
+  if (Object.keys(rest).length) { const pre = document.createElement("pre"); pre.className = "result"; pre.textContent = JSON.stringify(rest, null, 2); el.appendChild(pre); }
+  if (!el.childNodes.length) el.textContent = M("no_data");
+}
+
+const brief = (v) => { if (v === null || v === undefined) return ""; const t = typeof v === "object" ? JSON.stringify(v) : String(v); return t.length > 120 ? t.slice(0, 117) + "…" : t; };
+
+async function problemPage() {
+  const id = $("#problem-head").dataset.problem;
+  async function load() {
+    const p = (await api("/improve/problems/" + encodeURIComponent(id))).problem;
+    const head = $("#problem-head");
+    head.innerHTML = '<h2 class="ptitle"></h2><p class="muted pmeta"></p><p class="pdesc"></p>';
+    head.querySelector(".ptitle").textContent = p.id + " · " + p.title;
+    head.querySelector(".pmeta").textContent = [p.department, p.owner, M("severity") + " " + p.severity, p.state].filter(Boolean).join(" · ");
+    head.querySelector(".pdesc").textContent = p.description || "";
+    stageSteps($("#stages"), p.stage);
+    showEvidence($("#evidence"), p.evidence || {});
+    retroTree($("#retro"), p.retro);
+    const box = $("#plans");
+    box.innerHTML = "";
+    (p.plans || []).forEach((plan) => {
+      const d = document.createElement("div");
+      d.className = "planbox";
+      d.dataset.plan = plan.id;
+      const h = document.createElement("h3");
+      h.textContent = plan.id + " · " + plan.title + " ";
+      h.appendChild(badge(M(plan.status), plan.status === "verified" ? "resolved" : plan.status === "not_effective" ? "firing" : "paused"));
+      d.appendChild(h);
+      const meta = document.createElement("p");
+      meta.className = "muted";
+      meta.textContent = [M("tier") + " " + plan.tier, plan.department, plan.owner, plan.due_at ? M("due") + " " + day(plan.due_at) : ""].filter(Boolean).join(" · ");
+      d.appendChild(meta);
+      if (canEdit(plan.department)) {
+        const bar = document.createElement("div");
+        bar.className = "toolbar";
+        (PLAN_NEXT[plan.status] || []).filter((n) => n !== "verified" && n !== "not_effective").forEach((n) => bar.appendChild(button("→ " + M(n), async () => {
+          try { await api("/improve/plans/" + plan.id + "/status", { method: "POST", json: { status: n } }); await load(); } catch (e) { notice(e.message); }
+        }, "small")));
+        if (plan.status === "done" || plan.status === "not_effective" || plan.status === "verified") bar.appendChild(button(M("verify"), async () => {
+          try { const r = await api("/improve/plans/" + plan.id + "/verify", { method: "POST" }); if (!r.recorded) notice(M("pending"), "ok"); await load(); } catch (e) { notice(e.message); }
+        }, "small"));
+        d.appendChild(bar);
+      }
+      const crit = (plan.verdict && plan.verdict.criteria) || [];
+      if (crit.length) { const vt = document.createElement("div"); d.appendChild(vt); verdictTable(vt, crit); }
+      else if (plan.acceptance && plan.acceptance.length) {
+        const ul = document.createElement("ul");
+        plan.acceptance.forEach((c) => { const li = document.createElement("li"); li.textContent = c.text || JSON.stringify(c); ul.appendChild(li); });
+        d.appendChild(ul);
+      }
+      box.appendChild(d);
+    });
+    if (!(p.plans || []).length) box.textContent = M("no_data");
+    const sat = p.revisit_satisfaction || {};
+    table("#revisits", ["id", "case_id", "due_at", "outcome", "attempts"], p.revisits || [], { format: { due_at: day } });
+    if (sat.satisfaction !== undefined && sat.satisfaction !== null) {
+      const s = document.createElement("p");
+      s.textContent = (EN ? "Revisit satisfaction " : "回访满意度 ") + fmtNumber(100 * sat.satisfaction, 1) + "%";
+      $("#revisits").appendChild(s);
+    }
+    table("#history", ["at", "who", "entity_id", "action", "field", "old", "new", "note"], p.history || [], {
+      labels: { at: M("when") + " (UTC)", who: M("who") }, format: { at: day, old: brief, new: brief, note: brief },
+    });
+  }
+  await load();
+}
+
+async function resultsPage() {
+  async function load() {
+    const r = await api("/public/results");
+    const wins = $("#wins");
+    wins.innerHTML = "";
+    if (!r.wins.length) wins.textContent = M("no_data");
+    r.wins.forEach((w) => {
+      const d = document.createElement("div");
+      d.className = "win";
+      const h = document.createElement("h3");
+      h.textContent = w.problem;
+      d.appendChild(h);
+      const p = document.createElement("p");
+      p.className = "muted";
+      p.textContent = [w.plan, w.department, w.verified_at].filter(Boolean).join(" · ");
+      d.appendChild(p);
+      const t = document.createElement("div");
+      d.appendChild(t);
+      verdictTable(t, w.criteria.map((c) => ({ ...c, criterion: c.criterion_en, criterion_zh: c.criterion_zh, status: "met" })));
+      wins.appendChild(d);
+    });
+    $("#month").textContent = r.month;
+    const best = $("#best");
+    best.innerHTML = "";
+    if (r.best_of_month) { const b = document.createElement("p"); b.textContent = M("best_of_month") + ": " + r.best_of_month.title + " (" + r.best_of_month.votes + " " + M("votes") + ")"; best.appendChild(b); }
+    table("#public-suggestions", ["title", "text", "votes"], r.suggestions, {
+      labels: { title: M("title"), votes: M("votes") },
+      actions: (x) => [button(M("vote"), async () => { await api("/public/suggestions/" + x.id + "/vote", { method: "POST" }); await load(); }, "small secondary")],
+    });
+  }
+  const form = $("#public-suggest");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    try { await api("/public/suggestions", { method: "POST", json: { title: f.get("title"), text: f.get("text") } }); form.reset(); notice(M("thanks"), "ok"); await load(); }
+    catch (e) { notice(e.message); }
+  });
+  await load();
+}
+
+const PAGES = { overview: overviewPage, explorer: explorerPage, sla: slaPage, alerts: alertsPage, voc: vocPage, data: dataPage, improve: improvePage, problem: problemPage, results: resultsPage };
 
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
