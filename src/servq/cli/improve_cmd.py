@@ -451,6 +451,14 @@ def plans_add(
     acceptance: Annotated[
         Path | None, typer.Option(help="YAML/JSON file: a list of acceptance criteria")
     ] = None,
+    criterion: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--criterion",
+            help="An acceptance criterion in words (repeatable), e.g. "
+            "'aht[team=A] in 2026-Q1 <= 85% of 2025-Q4' 验收标准",
+        ),
+    ] = None,
     by: ByOpt = None,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
@@ -464,6 +472,7 @@ def plans_add(
         criteria = [] if acceptance is None else _read_data(acceptance)
         if not isinstance(criteria, list):
             raise _fail(f"{acceptance}: expected a list of criteria / 验收标准应为列表")
+        criteria = _checked_criteria([*criteria, *(criterion or [])], workspace)
         row = service.add_plan(
             problem_id,
             title,
@@ -484,6 +493,71 @@ def plans_add(
             f"整改计划 {row['id']} 已添加",
             highlight=False,
         )
+
+
+def _checked_criteria(raw: list[Any], workspace: Path | None) -> list[dict[str, Any]]:
+    """Each criterion parsed and checked against the workspace's metric catalogue."""
+    from servq.improve.verify import parse_criterion
+    from servq.metrics.catalogue_registry import Catalogue
+
+    root = workspace or default_workspace_path()
+    catalogue = Catalogue([root / "metrics"])
+    try:
+        return [parse_criterion(c, catalogue=catalogue).to_dict() for c in raw]
+    except ServqError as exc:
+        raise _fail(str(exc)) from None
+
+
+@plans_app.command("verify")
+def plans_verify(
+    plan_id: Annotated[str, typer.Argument(help="Plan id, e.g. A-0001")],
+    now: Annotated[
+        str | None, typer.Option(help="Judge as of this ISO time [default: now]")
+    ] = None,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Check the plan's acceptance criteria from the data and record the verdict (verified or
+    not effective). 用数据验证整改计划的验收标准并记录结论。"""
+    from servq.improve.verify import parse_criterion, verify
+    from servq.workspace import Workspace
+
+    root = workspace or default_workspace_path()
+    with _service(workspace, store) as service:
+        zone = _zone(service)
+        moment = None if now is None else _time(now, zone)
+        plan = service.get_plan(plan_id)
+        if not plan.get("acceptance"):
+            raise _fail(f"plan {plan_id} has no acceptance criteria / 整改计划没有验收标准")
+        try:
+            with Workspace(root, read_only=True) as ws:
+                verdicts = [
+                    verify(ws, parse_criterion(c, catalogue=ws.catalogue), now=moment).as_dict()
+                    for c in plan["acceptance"]
+                ]
+        except ServqError as exc:
+            raise _fail(str(exc)) from None
+        statuses = [v["status"] for v in verdicts]
+        recorded = None
+        if not any(x in ("pending", "insufficient_data") for x in statuses):
+            overall = {
+                "status": "met" if all(x == "met" for x in statuses) else "not_met",
+                "criteria": verdicts,
+                "checked_at": (moment or datetime.now(UTC).replace(tzinfo=None)).isoformat() + "Z",
+            }
+            recorded = service.record_verdict(plan_id, overall, _who(by))
+    if as_json:
+        _print_json({"plan": recorded, "verdicts": verdicts})
+        return
+    for v in verdicts:
+        console.print(f"{v['status']}: {v['explanation_en']}", highlight=False)
+        console.print(f"  {v['explanation_zh']}", highlight=False)
+    if recorded is not None:
+        console.print(f"plan {plan_id}: {recorded['status']} / 结论已记录", highlight=False)
+    else:
+        console.print("not recorded: a period is not over or data are missing / 暂不记录")
 
 
 @plans_app.command("status")
