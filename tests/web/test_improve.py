@@ -170,3 +170,72 @@ def test_committee_pack_lists_the_verified_win(served: Served, tmp_path: object)
     assert f"{before / 3600:,.1f} h" in text
     assert f"{after / 3600:,.1f} h" in text
     assert f"{100 * (after / before - 1):+.1f}%" in text
+
+
+def test_cli_verifies_a_plan_from_the_data(served: Served, tmp_path: object) -> None:
+    import json
+    import shutil
+    from pathlib import Path
+
+    folder = Path(str(tmp_path)) / "ws"
+    folder.mkdir()
+    for name in ("warehouse.duckdb", "app.db"):
+        shutil.copy(served.workspace / name, folder / name)
+    run = CliRunner()
+
+    def cli(*args: str) -> dict[str, object]:
+        result = run.invoke(app, [*args, "-w", str(folder), "--by", "quality", "--json"])
+        assert result.exit_code == 0, result.output
+        out: dict[str, object] = json.loads(result.output)
+        return out
+
+    problem = cli("improve", "problems", "open", "Phone backlog again", "--department", PHONE)
+    pid = problem["problem"]["id"]  # type: ignore[index]
+    criterion = (
+        f"full_resolution_time[team={PHONE}] in 2025-10-27..2025-11-23 "
+        "<= 85% of 2025-10-20..2025-10-26"
+    )
+    plan = cli(
+        "improve",
+        "plans",
+        "add",
+        pid,
+        "--title",
+        "Standby pool",
+        "--owner",
+        "phone-owner",
+        "-d",
+        PHONE,
+        "--criterion",
+        criterion,
+    )
+    aid = plan["plan"]["id"]  # type: ignore[index]
+    bad = run.invoke(
+        app,
+        [
+            "improve",
+            "plans",
+            "add",
+            pid,
+            "--title",
+            "x",
+            "--owner",
+            "y",
+            "-d",
+            PHONE,
+            "--criterion",
+            "no_such_metric in 2025-11 < 2",
+            "-w",
+            str(folder),
+            "--by",
+            "quality",
+        ],
+    )
+    assert bad.exit_code == 2 and "unknown metric" in bad.output
+    for status in ("approved", "in_progress", "done"):
+        cli("improve", "plans", "status", aid, status)
+    verdict = cli("improve", "plans", "verify", aid, "--now", "2025-12-01T09:00")
+    assert verdict["plan"]["status"] == "verified"  # type: ignore[index]
+    (v,) = verdict["verdicts"]  # type: ignore[misc]
+    before, _ = resolution_mean(served, "2025-10-20", "2025-10-26")
+    assert abs(v["before"] - before) < 0.01
