@@ -209,3 +209,23 @@ def test_improvement_pages(page: Any, served: Served) -> None:
     assert "phone-owner" not in public.content()
     shot(public, "results")
     context.close()
+
+
+def test_open_a_problem_from_a_metric_view_and_from_an_alert(page: Any, served: Served) -> None:
+    sign_in(page, served, "phone-owner")
+    page.goto(f"{served.url}/explorer?metric=full_resolution_time&grain=week")
+    page.wait_for_selector("#table table")
+    page.once("dialog", lambda d: d.accept("Resolution too slow in November"))
+    page.click("#open-problem")
+    page.wait_for_url("**/improve/P-*")
+    page.wait_for_selector("body.ready")
+    assert "Resolution too slow in November" in page.locator("#problem-head").inner_text()
+    # the owner's own department, and the view's numbers as evidence
+    assert PHONE in page.locator("#problem-head .pmeta").inner_text()
+    assert page.locator("#evidence table tbody tr").count() == 12
+    page.goto(f"{served.url}/alerts")
+    page.wait_for_selector("#alerts tbody tr")
+    page.locator("#alerts tbody tr").first.get_by_role("button", name="登记问题").click()
+    page.wait_for_url("**/improve/P-*")
+    page.wait_for_selector("body.ready")
+    assert "告警" in page.locator("#evidence").inner_text()

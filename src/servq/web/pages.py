@@ -99,6 +99,8 @@ def _common(principal: Any, csrf: str | None, lang: str) -> dict[str, Any]:
         "can_write": principal.can("alerts_write"),
         "can_ingest": principal.can("ingest"),
         "can_reports": principal.can("reports"),
+        # may open a problem (for their departments): quality managers, admins, owners
+        "can_open": principal.can("ingest") or principal.role == "department_owner",
         "charts": charts_available(),
         "boot": {
             "lang": lang,

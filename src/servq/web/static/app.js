@@ -241,6 +241,10 @@ function alertTable(el, alerts, withActions, reload) {
       const out = [];
       if (r[5] === "firing") out.push(button(M("ack"), () => act(r[0], "ack"), "small"));
       if (r[5] !== "resolved") out.push(button(M("resolve"), () => act(r[0], "resolve"), "small secondary"));
+      out.push(button(M("open_problem"), async () => {
+        try { const res = await api("/alerts/" + r[0] + "/problem", { method: "POST" }); location.href = "/improve/" + res.problem.id; }
+        catch (e) { notice(e.message); }
+      }, "small secondary"));
       return out;
     } : null,
     onClick: withActions ? (r) => showHistory(r[0]) : null,
@@ -370,6 +374,19 @@ async function explorerPage() {
   }
   form.addEventListener("submit", (ev) => { ev.preventDefault(); run().catch((e) => notice(e.message)); });
   $("#export-table").addEventListener("click", () => { if (last) csvDownload(last.m.id + ".csv", last.res.columns, last.res.rows); });
+  const opener = $("#open-problem");
+  if (opener) opener.addEventListener("click", async () => {
+    if (!last) return;
+    const title = prompt(M("problem_title"), nameOf(last.m));
+    if (!title) return;
+    const teams = last.q.where.team || [];
+    const dept = teams.length === 1 ? teams[0] : (S.user.role === "department_owner" ? (S.user.departments || [])[0] : null);
+    const evidence = { metric: { query: last.q, columns: last.res.columns, rows: last.res.rows.slice(0, 200) } };
+    try {
+      const res = await api("/improve/problems", { method: "POST", json: { title, source: "metric", source_ref: location.search, evidence, department: dept } });
+      location.href = "/improve/" + res.problem.id;
+    } catch (e) { notice(e.message); }
+  });
   await run();
 }
 
@@ -421,6 +438,13 @@ async function vocPage() {
       const ul = document.createElement("ul");
       (i.examples || []).forEach((x) => { const li = document.createElement("li"); li.textContent = x; ul.appendChild(li); });
       d.appendChild(ul);
+      if (can("ingest")) d.appendChild(button(M("open_problem"), async () => {
+        const evidence = { texts: (i.examples || []).slice(0, 5), metric: { issue: i.topic, count: i.count, share: i.share, period: [v.start, v.end] } };
+        try {
+          const res = await api("/improve/problems", { method: "POST", json: { title: (EN ? i.label_en : i.label_zh) || i.topic, source: "text", source_ref: i.topic, evidence } });
+          location.href = "/improve/" + res.problem.id;
+        } catch (e) { notice(e.message); }
+      }, "small secondary"));
       box.appendChild(d);
     });
     table("#risks", v.risks.columns, v.risks.rows, { format: { submitted_at: (x) => (x || "").replace("T", " ") } });
@@ -620,6 +644,12 @@ function showEvidence(el, e) {
     table(box, ["period", ...metrics], Object.entries(numbers).map(([per, v]) => [per, ...metrics.map((m) => v[m])]), { labels: { period: M("period") },
       format: Object.fromEntries(metrics.map((m) => [m, (x) => (m.endsWith("_time") ? fmtDuration(x) : fmtNumber(x, 1))])) });
   }
+  if (e.metric && e.metric.columns && e.metric.rows) {
+    if (e.metric.query) line(EN ? "Query" : "查询", JSON.stringify(e.metric.query));
+    const box = document.createElement("div");
+    el.appendChild(box);
+    table(box, e.metric.columns, e.metric.rows, { format: { period: (x) => (x || "").slice(0, 10) } });
+  } else if (e.metric && !numbers) line(EN ? "Metric" : "指标", JSON.stringify(e.metric));
   if (e.cases && e.cases.length) line(EN ? "Cases" : "案件", e.cases.join(", "));
   (e.texts || []).forEach((x) => line(EN ? "Text" : "文本", x));
   const rest = Object.fromEntries(Object.entries(e).filter(([k]) => !["alert", "metric", "cases", "texts"].includes(k)));
