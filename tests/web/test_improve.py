@@ -170,6 +170,9 @@ def test_committee_pack_lists_the_verified_win(served: Served, tmp_path: object)
     assert f"{before / 3600:,.1f} h" in text
     assert f"{after / 3600:,.1f} h" in text
     assert f"{100 * (after / before - 1):+.1f}%" in text
+    # the demo's two call-backs: one satisfied, one unreachable (left out of the rate)
+    assert "Revisits of complainants" in text
+    assert "100.0%" in text
 
 
 def test_cli_verifies_a_plan_from_the_data(served: Served, tmp_path: object) -> None:

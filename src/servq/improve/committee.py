@@ -31,6 +31,11 @@ WORDS = {
     "wins": ("Verified wins this month", "本月验证有效的改进"),
     "failed": ("Plans that did not work", "未见效的整改计划"),
     "suggestions": ("Suggestions of the month", "本月建议"),
+    "revisits": ("Revisits of complainants", "投诉客户回访"),
+    "satisfaction": ("Revisit satisfaction", "回访满意度"),
+    "satisfied": ("Satisfied", "满意"),
+    "not_satisfied": ("Not satisfied", "不满意"),
+    "unreachable": ("Unreachable (not counted)", "未接通（不计入）"),
     "best": ("Best proposal of the month", "本月最佳建议"),
     "none": ("None.", "无。"),
     "id": ("Id", "编号"),
@@ -222,6 +227,25 @@ def committee_pack(
                 rows,
             )
         )
+    sat = loop.revisit_satisfaction(start=lo, end=hi)
+    rate = sat.get("percent")
+    parts.append(
+        _section(
+            "revisits",
+            lang,
+            ["satisfaction", "satisfied", "not_satisfied", "unreachable"],
+            [
+                [
+                    "" if rate is None else f"{float(rate):.1f}%",
+                    sat.get("satisfied", 0),
+                    sat.get("not_satisfied", 0),
+                    sat.get("unreachable", 0),
+                ]
+            ]
+            if sat.get("answered") or sat.get("unreachable")
+            else [],
+        )
+    )
     suggestions = sorted(loop.list_suggestions(month=month), key=lambda s: -int(s["votes"]))
     best = loop.best_of_month(month)
     section = _section(
