@@ -57,3 +57,32 @@ def test_answers_are_reused_until_data_arrives(tmp_path: Path) -> None:
             time.sleep(0.05)
     finally:
         pool.close()
+
+
+def test_one_computation_per_question_at_a_time(tmp_path: Path) -> None:
+    import threading
+
+    with Workspace(tmp_path) as ws:
+        ws.ingest_frame(tickets(["B1"]), "tickets")
+    pool = WarehousePool(tmp_path, size=2)
+    calls: list[int] = []
+    answers: list[int] = []
+
+    def slow(ws: Workspace) -> int:
+        calls.append(1)
+        time.sleep(0.5)
+        return count(ws)
+
+    def ask() -> None:
+        answers.append(pool.cached(("slow",), slow))
+
+    try:
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert answers == [1] * 6
+        assert len(calls) == 1  # five waited for the first instead of computing again
+    finally:
+        pool.close()

@@ -354,10 +354,12 @@ def list_cases(
     """Cases, newest first, with the total that match."""
     filters = _case_filters(team, agent, site, status, priority, channel, category)
     tz = tz_of(request)
-    with pool_of(request).use() as ws:
+    scope = principal.scope()
+
+    def run(ws: Any) -> dict[str, Any]:
         df, total = q.cases(
             ws,
-            principal.scope(),
+            scope,
             filters,
             start=start,
             end=end,
@@ -366,9 +368,12 @@ def list_cases(
             limit=limit,
             offset=offset,
         )
-    for col in ("created_at", "first_reply_at", "resolved_at", "due_at"):
-        df[col] = [q.local(v, tz) for v in df[col]]
-    return {"total": total, "offset": offset, **q.frame_json(df)}
+        for col in ("created_at", "first_reply_at", "resolved_at", "due_at"):
+            df[col] = [q.local(v, tz) for v in df[col]]
+        return {"total": total, "offset": offset, **q.frame_json(df)}
+
+    key = ("cases", json.dumps(filters, sort_keys=True), start, end, q_, limit, offset)
+    return pool_of(request).cached((*key, _scope_key(principal)), run)
 
 
 @router.get("/cases/export", operation_id="exportCases", tags=["cases"])

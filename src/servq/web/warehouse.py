@@ -42,6 +42,7 @@ class WarehousePool:
         self._cache_lock = threading.Lock()
         self._entries = cache_entries
         self._refreshing: set[tuple[Any, ...]] = set()
+        self._running: dict[tuple[Any, ...], threading.Event] = {}
         self.hits = 0
         self.misses = 0
 
@@ -71,11 +72,15 @@ class WarehousePool:
     ) -> T:
         """``compute(ws)``, or the answer computed for ``key`` on the same data version.
 
-        ``stale_ok``: when data arrived since the answer was computed, return it at once and
-        compute the new one in the background (a dashboard tile under a steady stream of live
-        events would otherwise be recomputed, slowly, by every visitor after every copy)."""
-        with self.use() as ws:
-            version = self.version(ws)
+        One computation per key at a time: a request asking what another is computing waits
+        for that answer instead of computing it again (fifty dashboards opened at nine o'clock
+        compute the overview once). ``stale_ok``: when data arrived since the answer was
+        computed, return it at once and compute the new one in the background (a dashboard
+        tile under a steady stream of live events would otherwise be recomputed, slowly, by
+        every visitor after every copy)."""
+        while True:
+            with self.use() as ws:
+                version = self.version(ws)
             with self._cache_lock:
                 hit = self._cache.get(key)
                 if hit is not None and (hit[0] == version or stale_ok):
@@ -88,10 +93,23 @@ class WarehousePool:
                             target=self._refresh, args=(key, compute), daemon=True
                         ).start()
                     return value
-            self.misses += 1
-            value = compute(ws)
-        self._store(key, version, value)
-        return value
+                running = self._running.get(key)
+                if running is None:
+                    done = threading.Event()
+                    self._running[key] = done
+                    break
+            running.wait(600)  # then look again: the answer is in the cache
+        try:
+            with self.use() as ws:
+                version = self.version(ws)
+                self.misses += 1
+                value = compute(ws)
+            self._store(key, version, value)
+            return value
+        finally:
+            with self._cache_lock:
+                self._running.pop(key, None)
+            done.set()
 
     def _refresh(self, key: tuple[Any, ...], compute: Callable[[Workspace], Any]) -> None:
         try:
