@@ -260,6 +260,8 @@ class MetricEngine:
             grid = self._grid(req.calendar if business else _zone_calendar(zone or "UTC"), span)
         if business and grid is not None and source == "case":
             kwargs["seconds"] = business_seconds(grid)
+        if source == "case":
+            kwargs["needed"] = _needed_columns(specs, req)
         t = FACTS[source](self.wh, **kwargs)
         for d in req.by:
             if d not in t.columns:
@@ -579,6 +581,22 @@ class MetricEngine:
         out = agg.select(*group, **final, **{c: agg[c] for c in stats})
         df: pd.DataFrame = out.to_pandas()
         return df
+
+
+def _needed_columns(specs: list[MetricSpec], req: Request) -> frozenset[str]:
+    """Every fact column the request reads: dimensions, filters, the metrics' time columns,
+    measure columns and filters, and a snapshot's open, close and due columns."""
+    cols: set[str] = set(req.by) | set(req.where or {})
+    for s in specs:
+        cols |= {s.time, *s.filter}
+        cols |= {c for c in (s.opens, s.closes, s.overdue_from) if c}
+        for m in s.measures.values():
+            cols |= set(m.filter)
+            if m.column:
+                cols.add(m.column)
+            if m.time:
+                cols.add(m.time)
+    return frozenset(cols)
 
 
 def _fact_kwargs(source: str, params: Mapping[str, float]) -> dict[str, Any]:

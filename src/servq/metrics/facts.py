@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
@@ -104,10 +104,47 @@ def _next_replies(e: ir.Table, is_reply: ir.BooleanValue, seconds: Seconds) -> i
     )
 
 
+# which columns of the case facts each costly part feeds (the rest come from the case row)
+_REPLY_COLUMNS = frozenset({"first_reply_at", "first_reply_seconds", "agent_replies", "one_touch"})
+_EVENT_COLUMNS = _REPLY_COLUMNS | {
+    "first_resolved_at",
+    "resolved_at",
+    "closed_at",
+    "reopened",
+    "done_at",
+    "is_resolved",
+    "is_closed",
+    "is_done",
+    "closed_on_time",
+    "first_contact_resolved",
+    "first_resolution_seconds",
+    "full_resolution_seconds",
+    "close_seconds",
+}
+_STATUS_COLUMNS = frozenset(
+    {"agent_work_seconds", "on_hold_seconds", "requester_wait_seconds", "has_status_log"}
+)
+_NEXT_REPLY_COLUMNS = frozenset({"next_reply_total_seconds", "next_reply_count"})
+_CONTACT_COLUMNS = frozenset({"contacts", "visits", "first_contact_resolved", "has_contacts"})
+
+
 def case_facts(
-    wh: Warehouse, *, repeat_days: int = 7, seconds: Seconds = calendar_seconds
+    wh: Warehouse,
+    *,
+    repeat_days: int = 7,
+    seconds: Seconds = calendar_seconds,
+    needed: frozenset[str] | None = None,
 ) -> ir.Table:
-    """One row per case. ``seconds(t, start, end)`` measures intervals (business time or not)."""
+    """One row per case. ``seconds(t, start, end)`` measures intervals (business time or not).
+
+    ``needed``: the columns the caller will read (None: all). The event-log parts that feed
+    none of them (replies, status times, next replies, contacts, feedback, the repeat window)
+    are not computed: their columns are there, typed, but null or false. A count of cases by
+    week then reads the case table alone instead of aggregating the whole event log."""
+
+    def wants(group: frozenset[str] | set[str]) -> bool:
+        return needed is None or bool(needed & group)
+
     c = wh.table("case")
     e = wh.table("case_event")
     is_reply = e.activity.isin(REPLY_ACTIVITIES) | (
@@ -147,14 +184,50 @@ def case_facts(
     contacts = linked.group_by(["source_system", "case_id"]).aggregate(
         contacts=linked.count(), visits=linked.count(where=linked.channel == "walk_in")
     )
-    j = (
-        c.left_join(reply_agg, ["source_system", "case_id"])
-        .left_join(ev_agg, ["source_system", "case_id"])
-        .left_join(_status_time(e, seconds), ["source_system", "case_id"])
-        .left_join(_next_replies(e, is_reply, seconds), ["source_system", "case_id"])
-        .left_join(contacts, ["source_system", "case_id"])
-        .left_join(feedback, ["source_system", "case_id"])
+    keys = ["source_system", "case_id"]
+    parts: list[ir.Table] = []
+    nulls: dict[str, Any] = {}
+
+    def part(wanted: bool, table: Callable[[], ir.Table], absent: dict[str, str]) -> None:
+        # a part nobody reads is not joined: its columns are typed nulls on the case row
+        if wanted:
+            parts.append(table())
+        else:
+            nulls.update({name: ibis.null().cast(kind) for name, kind in absent.items()})
+
+    part(
+        wants(_REPLY_COLUMNS),
+        lambda: reply_agg,
+        {"reply1": "timestamp", "reply2": "timestamp", "agent_replies": "int64"},
     )
+    part(
+        wants(_EVENT_COLUMNS),
+        lambda: ev_agg,
+        {
+            "ev_open": "timestamp",
+            "ev_solved_first": "timestamp",
+            "ev_solved_last": "timestamp",
+            "ev_solved_n": "int64",
+            "ev_closed": "timestamp",
+            "ev_reopened": "int64",
+            "agent_created": "boolean",
+        },
+    )
+    part(
+        wants(_STATUS_COLUMNS),
+        lambda: _status_time(e, seconds),
+        {"wait_new_open": "float64", "wait_on_hold": "float64", "wait_pending": "float64"},
+    )
+    part(
+        wants(_NEXT_REPLY_COLUMNS),
+        lambda: _next_replies(e, is_reply, seconds),
+        {"next_reply_total_seconds": "float64", "next_reply_count": "int64"},
+    )
+    part(wants(_CONTACT_COLUMNS), lambda: contacts, {"contacts": "int64", "visits": "int64"})
+    part(wants({"has_feedback"}), lambda: feedback, {"feedback_n": "int64"})
+    j = c.mutate(**nulls) if nulls else c
+    for table in parts:
+        j = j.left_join(table, keys)
     first_reply = ibis.coalesce(
         j.first_reply_at,
         ibis.ifelse(j.agent_created.fill_null(False), j.reply2, j.reply1),
@@ -211,6 +284,8 @@ def case_facts(
         first_contact_resolved=f.resolved_at.notnull() & (f.contacts == 1),
         has_contacts=f.contacts > 0,
     )
+    if not wants({"repeat_complaint"}):
+        return f.mutate(repeat_complaint=ibis.literal(False))
     # same customer, same category, previous case within repeat_days
     w = ibis.window(group_by=[f.source_system, f.customer_id, f.category], order_by=f.created_at)
     prev = f.created_at.lag().over(w)
