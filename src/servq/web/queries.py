@@ -564,9 +564,15 @@ def sla_board(
     counts = {k: int((state == k).sum()) for k in ("breached", "at_risk", "on_track", "paused")}
     counts["open"] = len(df)
     order = {"breached": 0, "at_risk": 1, "on_track": 2, "paused": 3}
-    df = df.assign(_o=state.map(order)).sort_values(["_o", "seconds_left"]).drop(columns="_o")
+    shown = (
+        df.assign(_o=state.map(order))
+        .sort_values(["_o", "seconds_left"])
+        .drop(columns="_o")
+        .head(limit)
+        .copy()
+    )
     for col in ("created_at", "due_at"):
-        df[col] = [local(v, timezone) for v in df[col]]
+        shown[col] = [local(v, timezone) for v in shown[col]]
     by_team = (
         pd.DataFrame({"team": df["team"], "state": df["state"]})
         .value_counts()
@@ -578,7 +584,7 @@ def sla_board(
         "risk_hours": risk_hours,
         "counts": counts,
         "by_team": frame_json(by_team) if not by_team.empty else {"columns": [], "rows": []},
-        "cases": frame_json(df.head(limit)),
+        "cases": frame_json(shown),
     }
 
 
