@@ -229,3 +229,57 @@ def test_open_a_problem_from_a_metric_view_and_from_an_alert(page: Any, served: 
     page.wait_for_url("**/improve/P-*")
     page.wait_for_selector("body.ready")
     assert "告警" in page.locator("#evidence").inner_text()
+
+
+def test_a_department_owner_works_a_problem_in_the_browser(page: Any, served: Served) -> None:
+    """Open a problem by hand, write its 5-Why, add a plan with an acceptance criterion and
+    record a call-back, all from the pages."""
+    sign_in(page, served, "phone-owner")
+    page.goto(f"{served.url}/improve")
+    page.wait_for_selector("body.ready")
+    page.click("details.editor summary")
+    page.fill("#problem-form input[name=title]", "Callers hang up in the IVR")
+    page.fill("#problem-form input[name=department]", PHONE)
+    page.click("#problem-form button[type=submit]")
+    page.wait_for_url("**/improve/P-*")
+    page.wait_for_selector("body.ready")
+    pid = page.url.rsplit("/", 1)[1]
+    page.click("#retro-edit summary")
+    page.fill("textarea[name=participants]", f"phone-owner, {PHONE}\nonline-owner, 在线客服组")
+    page.fill(
+        "textarea[name=nodes]",
+        "w1 |  | Why do callers hang up? | The IVR menu has 7 levels | process | yes\n"
+        "w2 | w1 | Why 7 levels? | Nobody reads the menu report | data | yes",
+    )
+    page.fill("textarea[name=conclusions]", "Cut the menu to 3 levels")
+    page.click("#retro-form button[type=submit]")
+    page.wait_for_selector("#retro ul.why li")
+    assert "根因 · 流程" in page.locator("#retro").inner_text()
+    page.click("#plan-edit summary")
+    page.fill("#plan-form input[name=title]", "Three-level IVR")
+    page.fill("#plan-form input[name=owner]", "phone-owner")
+    page.fill(
+        "#plan-form textarea[name=criteria]",
+        f"abandonment_rate[team={PHONE}] in 2025-11-10..2025-11-23 "
+        "<= 90% of 2025-10-27..2025-11-09",
+    )
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_selector(".planbox")
+    page.fill("#revisit-form input[name=case_id]", "T000001")
+    page.fill("#revisit-form input[name=due_at]", "2025-11-25T10:00")
+    page.click("#revisit-form button[type=submit]")
+    page.wait_for_selector("#revisits tbody tr")
+    page.locator("#revisits tbody tr").first.get_by_role("button", name="满意", exact=True).click()
+    page.wait_for_function(
+        "document.querySelector('#revisits tbody tr').innerText.includes('满意')"
+    )
+    with served.client("quality") as c:
+        problem = c.get(f"/api/v1/improve/problems/{pid}").json()["problem"]
+    assert problem["department"] == PHONE
+    assert problem["retro"]["complete"] is True
+    assert [n["layer"] for n in problem["retro"]["nodes"]] == ["process", "data"]
+    (plan,) = problem["plans"]
+    assert plan["acceptance"][0]["metric"] == "abandonment_rate"
+    assert plan["acceptance"][0]["ratio"] == 0.9
+    assert [r["outcome"] for r in problem["revisits"]] == ["satisfied"]
+    assert page.errors == []

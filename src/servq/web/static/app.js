@@ -586,10 +586,22 @@ async function improvePage() {
     const ss = (await api("/improve/suggestions")).suggestions;
     table("#suggestions", ["id", "title", "text", "votes", "status"], ss, {
       labels: { title: M("title"), votes: M("votes"), status: M("state") },
-      actions: (x) => [button(M("vote"), async () => { await api("/improve/suggestions/" + x.id + "/vote", { method: "POST" }); await load(); }, "small secondary")],
+      actions: (x) => [button(M("vote"), async () => { await api("/improve/suggestions/" + x.id + "/vote", { method: "POST" }); await load(); }, "small secondary"),
+        ...(can("ingest") && x.status !== "became_problem" ? [button(M("to_problem"), async () => {
+          try { const res = await api("/improve/suggestions/" + x.id + "/problem", { method: "POST" }); location.href = "/improve/" + res.problem.id; } catch (e) { notice(e.message); }
+        }, "small secondary")] : [])],
     });
   }
   sel.addEventListener("change", () => load().catch((e) => notice(e.message)));
+  const pform = $("#problem-form");
+  if (pform) pform.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(pform);
+    try {
+      const res = await api("/improve/problems", { method: "POST", json: { title: f.get("title"), department: f.get("department") || null, severity: f.get("severity"), description: f.get("description") || "" } });
+      location.href = "/improve/" + res.problem.id;
+    } catch (e) { notice(e.message); }
+  });
   const form = $("#suggest-form");
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -696,6 +708,16 @@ async function problemPage() {
         }, "small"));
         d.appendChild(bar);
       }
+      if (canEdit(plan.department) && plan.status === "verified") {
+        d.appendChild(button(M("publish_sop"), async () => {
+          const title = prompt(M("sop_title"), plan.title);
+          if (!title) return;
+          const body = prompt(M("sop_body"), "");
+          if (!body) return;
+          try { await api("/improve/plans/" + plan.id + "/sop", { method: "POST", json: { title, body, effective_date: new Date().toISOString().slice(0, 10) } }); notice(M("saved"), "ok"); }
+          catch (e) { notice(e.message); }
+        }, "small secondary"));
+      }
       const crit = (plan.verdict && plan.verdict.criteria) || [];
       if (crit.length) { const vt = document.createElement("div"); d.appendChild(vt); verdictTable(vt, crit); }
       else if (plan.acceptance && plan.acceptance.length) {
@@ -706,8 +728,29 @@ async function problemPage() {
       box.appendChild(d);
     });
     if (!(p.plans || []).length) box.textContent = M("no_data");
+    const editable = canEdit(p.department);
+    $("#retro-edit").hidden = !editable;
+    $("#plan-edit").hidden = !editable;
+    $("#revisit-form").hidden = !editable;
+    if (editable) {
+      const rf = $("#retro-form");
+      if (!rf.dataset.filled) {
+        const r = p.retro || { participants: [], nodes: [], conclusions: [] };
+        rf.elements.participants.value = (r.participants || []).map((x) => x.name + ", " + x.department).join("\n");
+        rf.elements.nodes.value = (r.nodes || []).map((n) => [n.id, n.parent || "", n.why, n.because, n.layer || "", n.root_cause ? "yes" : ""].join(" | ")).join("\n");
+        rf.elements.conclusions.value = (r.conclusions || []).join("\n");
+        rf.elements.participants.placeholder = "张三, 电话客服组";
+        rf.dataset.filled = "1";
+      }
+    }
     const sat = p.revisit_satisfaction || {};
-    table("#revisits", ["id", "case_id", "due_at", "outcome", "attempts"], p.revisits || [], { format: { due_at: day } });
+    table("#revisits", ["id", "case_id", "due_at", "outcome", "attempts"], p.revisits || [], {
+      labels: { case_id: M("case"), due_at: M("due") },
+      format: { due_at: day, outcome: (v) => (v ? M(v) : "") },
+      actions: canEdit(p.department) ? (r) => (r.outcome === "satisfied" || r.outcome === "not_satisfied") ? [] : ["satisfied", "not_satisfied", "unreachable"].map((o) => button(M(o), async () => {
+        try { await api("/improve/revisits/" + r.id, { method: "POST", json: { outcome: o } }); await load(); } catch (e) { notice(e.message); }
+      }, "small secondary")) : null,
+    });
     if (sat.satisfaction !== undefined && sat.satisfaction !== null) {
       const s = document.createElement("p");
       s.textContent = (EN ? "Revisit satisfaction " : "回访满意度 ") + fmtNumber(100 * sat.satisfaction, 1) + "%";
@@ -717,6 +760,39 @@ async function problemPage() {
       labels: { at: M("when") + " (UTC)", who: M("who") }, format: { at: day, old: brief, new: brief, note: brief },
     });
   }
+  const lines = (text) => String(text || "").split("\n").map((x) => x.trim()).filter(Boolean);
+  $("#retro-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const participants = lines(f.get("participants")).map((l) => { const [name, ...rest] = l.split(/[,，]/); return { name: name.trim(), department: rest.join(",").trim() }; });
+    const nodes = lines(f.get("nodes")).map((l) => {
+      const [nid, parent, why, because, layer, root] = l.split("|").map((x) => (x || "").trim());
+      return { id: nid, parent: parent || null, why, because, layer: layer || null, root_cause: /^(yes|y|是|true)$/i.test(root || "") };
+    });
+    try {
+      const res = await api("/improve/problems/" + encodeURIComponent(id) + "/retro", { method: "PUT", json: { participants, nodes, conclusions: lines(f.get("conclusions")) } });
+      notice(res.findings.length ? M("findings") + ": " + res.findings.join("; ") : M("saved"), res.findings.length ? "error" : "ok");
+      await load();
+    } catch (e) { notice(e.message); }
+  });
+  $("#plan-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const due = f.get("due_at");
+    try {
+      await api("/improve/problems/" + encodeURIComponent(id) + "/plans", { method: "POST", json: {
+        title: f.get("title"), tier: f.get("tier"), owner: f.get("owner"), due_at: due ? new Date(String(due)).toISOString() : null, acceptance: lines(f.get("criteria")) } });
+      ev.target.reset(); notice(M("saved"), "ok"); await load();
+    } catch (e) { notice(e.message); }
+  });
+  $("#revisit-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    try {
+      await api("/improve/problems/" + encodeURIComponent(id) + "/revisits", { method: "POST", json: { case_id: f.get("case_id"), due_at: new Date(String(f.get("due_at"))).toISOString() } });
+      ev.target.reset(); await load();
+    } catch (e) { notice(e.message); }
+  });
   await load();
 }
 
