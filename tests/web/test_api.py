@@ -411,3 +411,25 @@ def test_admin_manages_users_and_tokens_others_may_not(served: Served) -> None:
             assert off.status_code == 200
             assert c.patch("/api/v1/users/nobody", json={"active": False}).status_code == 404
         assert robot.get("/api/v1/me").status_code == 401  # a disabled user's token stops
+
+
+def test_serving_the_demo_does_not_load_its_tickets_twice(served: Served, tmp_path: Path) -> None:
+    """The demo's replayed events are in the store's intake; the live copy into the warehouse
+    must not load them again (that doubled every count once)."""
+    import shutil
+    from datetime import datetime
+
+    from servq.monitor.sink import WarehouseSink
+    from servq.workspace import Workspace
+
+    for name in ("warehouse.duckdb", "app.db"):
+        shutil.copy(served.workspace / name, tmp_path / name)
+    with open_store(tmp_path) as store, Workspace(tmp_path) as ws:
+        result = WarehouseSink(store, tmp_path).flush(datetime(2026, 1, 1), ws)
+        assert result.events == 0
+        systems = ws.warehouse.con.execute(
+            'SELECT source_system, count(*) FROM "case" GROUP BY 1'
+        ).fetchall()
+    assert systems == [
+        ("helpdesk", len(pd.read_csv(served.workspace / "demo-input" / "tickets.csv")))
+    ]

@@ -3,7 +3,9 @@
 Owns: replaying the demo's ticket log through the monitor into the workspace's own application
 store (so the alert centre has the 600-odd SLA breaches and warnings the period would have
 raised live; see ``servq replay --demo`` for the same replay on a throw-away store), once per
-demo, and creating the demo users of every role.
+demo, and creating the demo users of every role. The replayed events stay in the store's
+intake; the warehouse copy's cursor is moved past them, since the warehouse already holds the
+demo's tickets.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def load_demo_alerts(workspace: Path) -> ReplayReport | None:
         demo_policy_path(workspace / "sla")
         monitor = Monitor(store, workspace, MonitorConfig(policies=("demo-due",)))
         report = replay(monitor, list(demo_events(source)), until=export_moment(source))
+        # the replayed events are the demo's own tickets, already in the warehouse: the live
+        # copy (servq.monitor.sink) must start after them, or they would be loaded twice
+        from sqlalchemy import func, select
+
+        from servq.monitor import sink
+        from servq.monitor.store import IntakeEvent
+
+        with store.session() as s:
+            last = s.execute(select(func.max(IntakeEvent.seq))).scalar_one()
+        write_cursor(store, sink.CURSOR, int(last or 0))
         write_cursor(store, CURSOR, 1)
         return report
 
