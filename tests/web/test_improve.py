@@ -58,6 +58,38 @@ def test_the_demo_problem_went_through_the_whole_loop(served: Served) -> None:
     assert verdict["p_value"] < 0.05
     assert p["revisit_satisfaction"]["satisfied"] == 1
     assert p["revisit_satisfaction"]["unreachable"] == 1
+    # the answered call-back is in the warehouse: a catalogue metric like any survey
+    with served.client("analyst") as c:
+        r = c.post(
+            "/api/v1/metrics/compute",
+            json={"metrics": ["revisit_satisfaction"], "by": ["team"]},
+        )
+    assert [row for row in r.json()["rows"] if row[1] is not None] == [[PHONE, 100.0]]
+
+
+def test_an_answered_revisit_is_sent_to_the_warehouse(served: Served) -> None:
+    from sqlalchemy import select
+
+    from servq.app_store import open_store
+    from servq.monitor.store import IntakeEvent
+
+    with served.client("quality") as c:
+        pid = c.post(
+            "/api/v1/improve/problems", json={"title": "Refunds late", "department": PHONE}
+        ).json()["problem"]["id"]
+        visit = c.post(
+            f"/api/v1/improve/problems/{pid}/revisits",
+            json={"case_id": "T000042", "due_at": "2025-11-25T02:00:00Z"},
+        ).json()["revisit"]
+        done = c.post(f"/api/v1/improve/revisits/{visit['id']}", json={"outcome": "not_satisfied"})
+        assert done.status_code == 200
+    with open_store(served.workspace) as store, store.session() as s:
+        row = s.execute(
+            select(IntakeEvent).where(IntakeEvent.event_id == f"revisit-{visit['id']}")
+        ).scalar_one()
+    assert row.type == "feedback_received"
+    assert row.payload["survey"] == "revisit" and row.payload["score"] == 0.0
+    assert row.payload["team"] == PHONE
 
 
 def test_who_may_change_the_loop(served: Served) -> None:

@@ -215,6 +215,18 @@ def revisit_add(
         )
 
 
+def _department_of(store: Any, problem_id: str) -> str | None:
+    """The problem's department (for the revisit's feedback row), when the problem exists."""
+    from servq.improve.model import ImproveError
+    from servq.improve.service import ImprovementService
+
+    try:
+        department = ImprovementService(store).get_problem(problem_id).get("department")
+    except ImproveError:
+        return None
+    return None if department is None else str(department)
+
+
 @revisit_app.command("done")
 def revisit_done(
     revisit_id: Annotated[int, typer.Argument(help="Revisit id (servq loop revisit list)")],
@@ -236,6 +248,10 @@ def revisit_done(
     retry = None if retry_at is None else _time(retry_at, "--retry-at")
     with _service(workspace, store) as svc:
         r = svc.record_revisit(revisit_id, outcome, by=_who(by), note=note, retry_at=retry)
+        # answered revisits reach the warehouse as feedback (metric revisit_satisfaction)
+        from servq.improve.loop import feed_revisit
+
+        feed_revisit(svc.store, r, department=_department_of(svc.store, str(r["problem_id"])))
     if as_json:
         _print_json({"revisit": r})
     elif r["open"]:

@@ -47,7 +47,7 @@ def load_demo_loop(workspace: Path) -> dict[str, Any] | None:
     """Take the demo problem through the loop; None when it was done before (or the alerts
     are missing). Returns the problem id, plan id and the verdict."""
     from servq.app_store import open_store
-    from servq.improve.loop import LoopService
+    from servq.improve.loop import LoopService, feed_revisit
     from servq.improve.service import ImprovementService
     from servq.improve.verify import parse_criterion, verify
     from servq.monitor.alerts import AlertManager
@@ -207,7 +207,8 @@ def load_demo_loop(workspace: Path) -> dict[str, Any] | None:
             visit = loop.add_revisit(
                 pid, str(case[0]) if n == 1 else f"{case[0]}-{n}", due_at=clock.at, by="quality"
             )
-            loop.record_revisit(visit["id"], outcome, by="phone-owner")
+            answered = loop.record_revisit(visit["id"], outcome, by="phone-owner")
+            feed_revisit(store, answered, department=TEAM)
         idea = loop.suggest(
             "Call back before closing a complaint",
             "Agents should call the customer before closing a complaint ticket. "
@@ -219,4 +220,9 @@ def load_demo_loop(workspace: Path) -> dict[str, Any] | None:
         loop.vote(idea["id"], "quality")
         loop.vote(idea["id"], "phone-owner")
         write_cursor(store, CURSOR, 1)
+        # the answered call-back goes into the warehouse now (servq serve would within 30 s)
+        from servq.monitor.sink import WarehouseSink
+
+        with Workspace(workspace) as ws:
+            WarehouseSink(store, workspace).flush(datetime.now(), ws)
         return {"problem": pid, "plan": aid, "verdict": verdict}

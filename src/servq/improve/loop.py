@@ -734,3 +734,33 @@ class LoopService:
         if plan_id is not None:
             found = [d for d in found if d["plan_id"] == plan_id.strip()]
         return sorted(found, key=lambda d: (len(d["id"]), d["id"]))
+
+
+def feed_revisit(
+    store: Store, revisit: Mapping[str, Any], *, department: str | None = None
+) -> bool:
+    """Send an answered revisit to the warehouse as feedback (survey ``revisit``, score 1
+    satisfied or 0 not satisfied), through the event intake that ``servq serve`` copies into
+    the warehouse: the catalogue metric ``revisit_satisfaction`` then reads it by team, site or
+    period like any survey. Unreachable and pending revisits send nothing. Sending the same
+    revisit again stores it once. Returns whether an event was sent."""
+    from servq.monitor.store import accept
+
+    outcome = revisit.get("outcome")
+    if outcome not in ("satisfied", "not_satisfied"):
+        return False
+    done = revisit.get("done_at") or _utc_now()
+    if isinstance(done, str):
+        done = datetime.fromisoformat(done)
+    event = {
+        "event_id": f"revisit-{revisit['id']}",
+        "type": "feedback_received",
+        "case_id": str(revisit["case_id"]),
+        "timestamp": _naive_utc(done, "done_at").isoformat() + "Z",
+        "survey": "revisit",
+        "score": 1.0 if outcome == "satisfied" else 0.0,
+        "scale_max": 1.0,
+        "team": department,
+    }
+    result = accept(store, [event], _utc_now(), source="revisit")
+    return result.counts()["rejected"] == 0

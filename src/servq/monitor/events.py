@@ -15,7 +15,7 @@ type::
     case_resolved        (status becomes solved) agent
     case_reopened        (status becomes open)
     case_closed          (status becomes closed)
-    feedback_received    score and/or text; survey (csat | nps | ces | review), scale_max
+    feedback_received    score and/or text; survey (csat | nps | ces | review | revisit), scale_max
     call_finished        queue_seconds, talk_seconds, hold_seconds, wrap_seconds, answered,
                          agent, queue, transcript
 

@@ -80,7 +80,7 @@ OUTCOMES = (
     "callback",
     "other",
 )
-SURVEYS = ("csat", "nps", "ces", "review", "other")
+SURVEYS = ("csat", "nps", "ces", "review", "revisit", "other")
 
 CASE = Table(
     name="case",
@@ -188,7 +188,7 @@ FEEDBACK = Table(
         _c("feedback_id"),
         _c("case_id"),
         _c("interaction_id"),
-        _c("survey", doc="csat, nps, ces, review"),
+        _c("survey", doc="csat, nps, ces, review, revisit (a call-back after a complaint)"),
         _c("channel"),
         _c("site"),
         _c("team"),

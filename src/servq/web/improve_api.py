@@ -340,11 +340,12 @@ def record_revisit(
         raise HTTPException(404, f"no revisit {revisit_id} / 没有回访任务 {revisit_id}")
     problem = _problem_for(request, principal, str(found[0]["problem_id"]))
     _check_edit(principal, problem.get("department"))
-    return {
-        "revisit": loop.record_revisit(
-            revisit_id, body.outcome, by=principal.username, note=body.note
-        )
-    }
+    from servq.improve.loop import feed_revisit
+
+    revisit = loop.record_revisit(revisit_id, body.outcome, by=principal.username, note=body.note)
+    # answered revisits reach the warehouse as feedback: the revisit_satisfaction metric
+    feed_revisit(request.app.state.store, revisit, department=problem.get("department"))
+    return {"revisit": revisit}
 
 
 class SuggestionBody(BaseModel):
