@@ -9,21 +9,23 @@ UTC; a time given without an offset is read as UTC.
 
 from __future__ import annotations
 
-import getpass
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from servq.app_store import open_store
+from servq.cli.common import ByOpt, WorkspaceOpt
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
+from servq.cli.common import who as _who
 from servq.errors import ServqError
 from servq.monitor.alerts import STATE_FILTERS, Alert, AlertManager, AlertPolicy, Silence
 from servq.monitor.alerts.policy import parse_span
@@ -35,7 +37,6 @@ alerts_app = typer.Typer(
 )
 
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
 
 
 class Format(StrEnum):
@@ -43,36 +44,13 @@ class Format(StrEnum):
     json = "json"
 
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder [env SERVQ_WORKSPACE; ./servq-data]"),
-]
 FormatOpt = Annotated[Format, typer.Option("--format", help="table or json")]
 AlertId = Annotated[int, typer.Argument(help="Alert id (servq alerts list)")]
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who does it [default: your user name]")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why, for the history")]
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str, indent=2) + "\n")
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _who(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in containers without a passwd entry
-        return "cli"
 
 
 def _time(text: str) -> datetime:

@@ -11,12 +11,11 @@ Shares the one-line error (exit status 2) with ``servq.cli.sla_cmd``; imports no
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -26,8 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from servq.app_store import open_store
-from servq.cli.monitor_cmd import StoreOpt
-from servq.cli.sla_cmd import WorkspaceOpt, err_console
+from servq.cli.common import ByOpt, JsonOpt, StoreOpt, WorkspaceOpt
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
+from servq.cli.common import who as _who
 from servq.errors import ServqError
 from servq.improve.model import PLAN_STATUSES, SEVERITIES, SOURCES, TIERS
 from servq.improve.service import ImprovementService
@@ -50,39 +51,12 @@ improve_app.add_typer(plans_app, name="plans")
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who does it [default: your user name]")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why, for the history")]
 ProblemArg = Annotated[str, typer.Argument(help="Problem id, e.g. P-0001 问题编号")]
 PlanArg = Annotated[str, typer.Argument(help="Plan id, e.g. A-0001 计划编号")]
 DepartmentOpt = Annotated[
     str | None, typer.Option("--department", "-d", help="Department (team) 部门")
 ]
-
-
-def _fail(message: str) -> typer.Exit:
-    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    err_console.print(f"[bold red]error:[/] {one_line}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=_default, indent=2) + "\n")
-
-
-def _who(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in containers without a passwd entry
-        return "cli"
 
 
 @contextmanager

@@ -10,8 +10,6 @@ application store of ``--workspace`` (or ``--store`` / ``SERVQ_APP_DB``) through
 
 from __future__ import annotations
 
-import getpass
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +19,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from servq.app_store import open_store
-from servq.cli.monitor_cmd import StoreOpt
-from servq.cli.sla_cmd import WorkspaceOpt
+from servq.cli.common import ByOpt, JsonOpt, StoreOpt, WorkspaceOpt
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
+from servq.cli.common import who as _who
 from servq.errors import ServqError
 from servq.improve.loop import (
     AUTHOR_KINDS,
@@ -59,23 +58,12 @@ loop_app.add_typer(sop_app, name="sop")
 
 # no console markup: titles, texts and notes are user text and may hold "[...]"
 console = Console(width=None if sys.stdout.isatty() else 200, markup=False)
-err_console = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who does it [default: your user name]")]
 ProblemOpt = Annotated[str | None, typer.Option("--problem", help="Problem id, e.g. P-0001")]
 SuggestionArg = Annotated[str, typer.Argument(help="Suggestion id, e.g. S-0001")]
 SopArg = Annotated[str, typer.Argument(help="SOP id, e.g. SOP-0001")]
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _fail(message: str) -> typer.Exit:
-    """The one-line error of every servq command (exit status 2); ids and titles in the
-    message are user text, so they are escaped from console markup."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
 @contextmanager
 def _service(workspace: Path | None, store: str | None) -> Iterator[LoopService]:
     """The loop service on the workspace's store; any servq error ends with status 2."""
@@ -84,26 +72,6 @@ def _service(workspace: Path | None, store: str | None) -> Iterator[LoopService]
             yield LoopService(app_store)
     except ServqError as exc:
         raise _fail(str(exc)) from None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def _print_json(obj: Any) -> None:
-    text = json.dumps(obj, ensure_ascii=False, default=_json_value, indent=2)
-    sys.stdout.write(text + "\n")
-
-
-def _who(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # containers without a passwd entry have no user name
-        return "cli"
 
 
 def _time(text: str, option: str) -> datetime:

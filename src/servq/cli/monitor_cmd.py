@@ -16,18 +16,10 @@ from typing import Annotated
 
 import typer
 
-from servq.cli.sla_cmd import WorkspaceOpt, _fail, err_console
+from servq.cli.common import StoreOpt, WorkspaceOpt, err_console
+from servq.cli.common import fail as _fail
 from servq.errors import ServqError
 from servq.workspace import default_workspace_path
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Application store URL [env SERVQ_APP_DB; SQLite in the workspace], e.g. "
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    ),
-]
 
 
 def serve(

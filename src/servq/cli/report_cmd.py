@@ -11,7 +11,6 @@ from the workspace's application store when it has one (``<workspace>/app.db`` o
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -19,12 +18,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from servq.cli.common import JsonOpt, WorkspaceOpt, err_console
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
 from servq.errors import ServqError
 from servq.workspace import Workspace, default_workspace_path
 
@@ -37,7 +39,6 @@ report_app = typer.Typer(
 )
 
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
 
 
 class ReportFormat(StrEnum):
@@ -51,24 +52,10 @@ class Lang(StrEnum):
     en = "en"
 
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder [env SERVQ_WORKSPACE; ./servq-data]"),
-]
 NowOpt = Annotated[
     str | None,
     typer.Option("--now", help="Act as if it were this ISO time (no offset = UTC) [default: now]"),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str, indent=2) + "\n")
 
 
 def _root(workspace: Path | None) -> Path:

@@ -16,16 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from servq.cli.sla_cmd import (
-    WorkspaceOpt,
-    _fail,
-    _print_frame,
-    _print_json,
-    _records,
-    _root,
-    console,
-    err_console,
-)
+from servq.cli.common import WorkspaceOpt, err_console
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
+from servq.cli.sla_cmd import _print_frame, _records, _root, console
 from servq.errors import DefinitionError, ServqError
 from servq.workspace import Workspace
 

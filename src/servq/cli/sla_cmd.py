@@ -18,6 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from servq.cli.common import WorkspaceOpt, err_console
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
 from servq.errors import DefinitionError, ServqError
 from servq.workspace import Workspace, default_workspace_path
 
@@ -30,7 +33,6 @@ sla_app = typer.Typer(
 )
 
 console = Console()
-err_console = Console(stderr=True)
 
 
 class Format(StrEnum):
@@ -39,10 +41,6 @@ class Format(StrEnum):
     json = "json"
 
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder [env SERVQ_WORKSPACE; ./servq-data]"),
-]
 PolicyOpt = Annotated[
     str, typer.Option("--policy", "-p", help="Policy name (servq sla policies) or YAML path")
 ]
@@ -56,17 +54,8 @@ AsOfOpt = Annotated[
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, csv or json")]
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
 def _root(workspace: Path | None) -> Path:
     return workspace or default_workspace_path()
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str, indent=2) + "\n")
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

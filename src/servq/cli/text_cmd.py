@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from servq.cli.sla_cmd import WorkspaceOpt, _fail
+from servq.cli.common import WorkspaceOpt
+from servq.cli.common import fail as _fail
 from servq.errors import ServqError
 from servq.workspace import default_workspace_path
 

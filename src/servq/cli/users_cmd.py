@@ -22,8 +22,9 @@ from rich.table import Table
 
 from servq.app_store import open_store
 from servq.auth import ROLE_NAMES, ROLES, UserStore
-from servq.cli.monitor_cmd import StoreOpt
-from servq.cli.sla_cmd import WorkspaceOpt, _fail, _print_json, err_console
+from servq.cli.common import JsonOpt, StoreOpt, WorkspaceOpt, err_console
+from servq.cli.common import fail as _fail
+from servq.cli.common import print_json as _print_json
 from servq.errors import ServqError
 from servq.workspace import default_workspace_path
 
@@ -49,7 +50,6 @@ StdinOpt = Annotated[
     bool,
     typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @contextmanager
