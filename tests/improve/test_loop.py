@@ -4,8 +4,6 @@ real PostgreSQL server, and through the ``servq loop`` commands."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -31,7 +29,6 @@ from servq.improve.loop import (
 T0 = datetime(2026, 3, 2, 9, 0)
 PHONE = "13812345678"
 RESIDENT_ID = "11010519491231002X"  # the check character is right
-PG_ADMIN = os.environ.get("SERVQ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class Clock:
@@ -57,24 +54,6 @@ def clock() -> Clock:
 @pytest.fixture
 def svc(store: Store, clock: Clock) -> LoopService:
     return LoopService(store, clock=clock)
-
-
-@pytest.fixture
-def loop_pg_url() -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of CI, dropped afterwards (the pattern
-    of tests/monitor/conftest.py)."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"servq_t_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:  # pragma: no cover - the server is part of CI
-        pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _revisits(svc: LoopService, outcomes: list[str], problem: str = "P-0001") -> None:
@@ -344,9 +323,9 @@ def test_a_new_id_taken_meanwhile_is_tried_again(
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
-def test_main_flow_on_postgresql(loop_pg_url: str) -> None:
+def test_main_flow_on_postgresql(pg_url: str) -> None:
     clock = Clock()
-    with open_store(url=loop_pg_url) as pg:
+    with open_store(url=pg_url) as pg:
         assert pg.dialect == "postgresql"
         tables = set(inspect(pg.engine).get_table_names())
         assert {"improve_revisit", "improve_suggestion", "improve_vote", "improve_sop"} <= tables

@@ -5,8 +5,6 @@ on PostgreSQL, and the ``servq improve`` command line."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +29,6 @@ from servq.monitor.alerts import AlertManager
 from servq.monitor.signals import Signal
 
 T0 = datetime(2025, 9, 26, 10, 0)  # Friday 18:00 in Shanghai
-PG_ADMIN = os.environ.get("SERVQ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PEOPLE = [{"name": "li", "department": "support-a"}, {"name": "zhao", "department": "qa"}]
 NODES = [
     {"id": 1, "parent": None, "why": "Slow weekend replies"},
@@ -387,24 +384,13 @@ def test_a_department_owner_edits_only_their_departments_plans(
 
 
 @pytest.fixture
-def pg_store() -> Iterator[Store]:
-    """A store on a new, empty database of the local PostgreSQL server, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"servq_imp_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:  # pragma: no cover - the server is part of CI
-        pytest.fail(f"PostgreSQL at {PG_ADMIN} is not reachable: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    store = open_store(url=f"{base}/{name}")
+def pg_store(pg_url: str) -> Iterator[Store]:
+    """A store on a new, empty database of the local PostgreSQL server (tests/conftest.py)."""
+    store = open_store(url=pg_url)
     try:
         yield store
     finally:
         store.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_the_main_flow_on_postgresql(pg_store: Store, tmp_path: Path) -> None:
