@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import tempfile
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -334,45 +335,63 @@ def warm_cache(pool: WarehousePool, dashboard: q.Dashboard) -> None:
         log.debug("warming the overview failed", exc_info=True)
 
 
-@router.get("/cases", operation_id="listCases", tags=["cases"])
-def list_cases(
-    request: Request,
-    principal: Reader,
-    team: str | None = None,
-    agent: str | None = None,
-    site: str | None = None,
-    status: str | None = None,
-    priority: str | None = None,
-    channel: str | None = None,
-    category: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    q_: Annotated[str | None, Query(alias="q", description="text in the subject or id")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
-    """Cases, newest first, with the total that match."""
-    filters = _case_filters(team, agent, site, status, priority, channel, category)
-    tz = tz_of(request)
-    scope = principal.scope()
+@dataclass
+class CaseQuery:
+    """The filters of the case list and its export (comma-separated values mean any of them;
+    ``start``/``end`` are local creation dates, both inclusive)."""
 
-    def run(ws: Any) -> dict[str, Any]:
-        df, total = q.cases(
+    team: str | None = None
+    agent: str | None = None
+    site: str | None = None
+    status: str | None = None
+    priority: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    start: str | None = None
+    end: str | None = None
+    q: Annotated[str | None, Query(description="text in the subject or id")] = None
+
+    def filters(self) -> dict[str, list[str]]:
+        names = ("team", "agent", "site", "status", "priority", "channel", "category")
+        return {n: v.split(",") for n in names if (v := getattr(self, n))}
+
+    def run(
+        self, ws: Any, principal: Principal, tz: str, limit: int, offset: int = 0
+    ) -> tuple[pd.DataFrame, int]:
+        return q.cases(
             ws,
-            scope,
-            filters,
-            start=start,
-            end=end,
-            search=q_,
+            principal.scope(),
+            self.filters(),
+            start=self.start,
+            end=self.end,
+            search=self.q,
             timezone=tz,
             limit=limit,
             offset=offset,
         )
+
+
+Cases = Annotated[CaseQuery, Depends()]
+
+
+@router.get("/cases", operation_id="listCases", tags=["cases"])
+def list_cases(
+    request: Request,
+    principal: Reader,
+    query: Cases,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Cases, newest first, with the total that match."""
+    tz = tz_of(request)
+
+    def run(ws: Any) -> dict[str, Any]:
+        df, total = query.run(ws, principal, tz, limit, offset)
         for col in ("created_at", "first_reply_at", "resolved_at", "due_at"):
             df[col] = [q.local(v, tz) for v in df[col]]
         return {"total": total, "offset": offset, **q.frame_json(df)}
 
-    key = ("cases", json.dumps(filters, sort_keys=True), start, end, q_, limit, offset)
+    key = ("cases", json.dumps(asdict(query), sort_keys=True), limit, offset)
     return pool_of(request).cached((*key, _scope_key(principal)), run)
 
 
@@ -380,38 +399,14 @@ def list_cases(
 def export_cases(
     request: Request,
     principal: Exporter,
-    team: str | None = None,
-    agent: str | None = None,
-    site: str | None = None,
-    status: str | None = None,
-    priority: str | None = None,
-    channel: str | None = None,
-    category: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    q_: Annotated[str | None, Query(alias="q")] = None,
+    query: Cases,
     format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
 ) -> Response:
     """Every matching case, row by row, as CSV or Excel."""
-    filters = _case_filters(team, agent, site, status, priority, channel, category)
     tz = tz_of(request)
     with pool_of(request).use() as ws:
-        df, _ = q.cases(
-            ws,
-            principal.scope(),
-            filters,
-            start=start,
-            end=end,
-            search=q_,
-            timezone=tz,
-            limit=q.MAX_ROWS,
-        )
+        df, _ = query.run(ws, principal, tz, q.MAX_ROWS)
     return _table_response(df, format, "cases", tz)
-
-
-def _case_filters(*values: str | None) -> dict[str, Any]:
-    names = ("team", "agent", "site", "status", "priority", "channel", "category")
-    return {n: v.split(",") for n, v in zip(names, values, strict=True) if v}
 
 
 @router.get("/sla/board", operation_id="getSlaBoard", tags=["sla"])
