@@ -1,0 +1,1 @@
+"""Alembic migrations of the application store (see servq.app_store.migrate)."""
