@@ -438,8 +438,10 @@ def demo(
             t.add_row(u, p, r)
         console.print(t)
         where = "" if workspace is None else f" -w {folder}"
+        # the command as this one was started (.venv/bin/servq from `make demo`)
+        exe = sys.argv[0] if Path(sys.argv[0]).name == "servq" else "servq"
         console.print(
-            f"Dashboard 仪表盘: [bold]servq serve{where}[/bold] → http://127.0.0.1:{port}/ "
+            f"Dashboard 仪表盘: [bold]{exe} serve{where}[/bold] → http://127.0.0.1:{port}/ "
             "(sign in as admin / admin-demo-2025)",
             highlight=False,
         )
