@@ -227,8 +227,9 @@ def _cpu() -> float:
 
 
 def bench_timers(cases: int) -> dict[str, Any]:
-    from servq.monitor.runtime import Monitor, MonitorConfig, utcnow
+    from servq.monitor.runtime import Monitor, MonitorConfig
     from servq.monitor.store import accept
+    from servq.warehouse.store import utcnow
 
     folder = Path(tempfile.mkdtemp(prefix="servq-bench-timers-"))
     policy_file = folder / "bench-100s.yaml"

@@ -30,8 +30,9 @@ from servq import __version__
 from servq.app_store import Store, open_store
 from servq.auth import Principal
 from servq.errors import ServqError
-from servq.monitor.runtime import Monitor, MonitorConfig, utcnow
+from servq.monitor.runtime import Monitor, MonitorConfig
 from servq.monitor.store import accept, counts
+from servq.warehouse.store import utcnow
 from servq.web.security import needs
 
 MAX_BATCH = 10_000

@@ -55,6 +55,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from servq.app_store import Base, Store
 from servq.errors import ServqError
 from servq.text.pii import find_pii, mask
+from servq.warehouse.store import utcnow
 
 __all__ = [
     "AUTHOR_KINDS",
@@ -169,10 +170,6 @@ class SopRow(Base):
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _naive_utc(moment: datetime, what: str) -> datetime:
     if not isinstance(moment, datetime):
         raise _error(f"{what}: expected a date and time", f"{what}：需要日期时间")
@@ -286,7 +283,7 @@ class LoopService:
 
     def __init__(self, store: Store, *, clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
-        self.clock = clock or _utc_now
+        self.clock = clock or utcnow
 
     def _now(self) -> datetime:
         return _naive_utc(self.clock(), "clock")
@@ -749,7 +746,7 @@ def feed_revisit(
     outcome = revisit.get("outcome")
     if outcome not in ("satisfied", "not_satisfied"):
         return False
-    done = revisit.get("done_at") or _utc_now()
+    done = revisit.get("done_at") or utcnow()
     if isinstance(done, str):
         done = datetime.fromisoformat(done)
     event = {
@@ -762,5 +759,5 @@ def feed_revisit(
         "scale_max": 1.0,
         "team": department,
     }
-    result = accept(store, [event], _utc_now(), source="revisit")
+    result = accept(store, [event], utcnow(), source="revisit")
     return result.counts()["rejected"] == 0

@@ -54,6 +54,7 @@ from servq.improve.model import (
     clean_participants,
     retro_findings,
 )
+from servq.warehouse.store import utcnow
 
 if TYPE_CHECKING:
     from servq.auth import Principal
@@ -95,11 +96,6 @@ def check_edit(principal: Principal, department: str | None) -> None:
 
 
 # -- time ------------------------------------------------------------------------------------------
-
-
-def utcnow() -> datetime:
-    """Now as naive UTC (the store's convention)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def naive_utc(moment: datetime) -> datetime:

@@ -26,8 +26,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
 from servq.app_store import Store
-from servq.monitor.runtime import utcnow
 from servq.monitor.store import accept
+from servq.warehouse.store import utcnow
 
 log = logging.getLogger("servq.worker")
 

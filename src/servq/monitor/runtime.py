@@ -19,7 +19,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from servq.app_store import Base, Store
 from servq.monitor.rules import load_rules
 from servq.monitor.signals import Signal
 from servq.monitor.store import changed_cases, last_change
+from servq.warehouse.store import utcnow
 
 log = logging.getLogger("servq.monitor")
 
@@ -58,11 +59,6 @@ def write_cursor(store: Store, name: str, seq: int) -> int:
         else:
             row.seq = seq
     return seq
-
-
-def utcnow() -> datetime:
-    """Now as naive UTC (the store's convention)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass

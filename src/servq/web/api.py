@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from servq.auth import LoginFailed, Principal, RateLimited
 from servq.errors import ServqError
+from servq.warehouse.store import utcnow
 from servq.web import queries as q
 from servq.web.security import (
     clear_session_cookie,
@@ -59,10 +60,6 @@ def pool_of(request: Request) -> WarehousePool:
 def tz_of(request: Request) -> str:
     dashboard: q.Dashboard = request.app.state.dashboard
     return dashboard.timezone
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _scope_key(p: Principal) -> str:
@@ -441,7 +438,7 @@ def _alerts_for(
 ) -> list[dict[str, Any]]:
     manager = _manager(request)
     wanted = limit if not principal.scope() else None
-    found = manager.list(state=state, rule=rule, limit=wanted, now=_now())
+    found = manager.list(state=state, rule=rule, limit=wanted, now=utcnow())
     return [a.as_dict() for a in found if _visible(principal, a.labels)][:limit]
 
 
@@ -464,7 +461,7 @@ def _alert_in_scope(request: Request, principal: Principal, alert_id: int) -> An
 
     manager = _manager(request)
     try:
-        alert = manager.get(alert_id, now=_now())
+        alert = manager.get(alert_id, now=utcnow())
     except AlertError:
         raise HTTPException(404, f"no alert {alert_id} / 没有告警 {alert_id}") from None
     if not _visible(principal, alert.labels):
@@ -491,7 +488,7 @@ def acknowledge_alert(
     request: Request, principal: AlertWriter, alert_id: int, body: NoteBody | None = None
 ) -> dict[str, Any]:
     manager, _ = _alert_in_scope(request, principal, alert_id)
-    alert = manager.ack(alert_id, principal.username, _now(), note=(body.note if body else ""))
+    alert = manager.ack(alert_id, principal.username, utcnow(), note=(body.note if body else ""))
     return {"alert": alert.as_dict()}
 
 
@@ -500,7 +497,9 @@ def resolve_alert(
     request: Request, principal: AlertWriter, alert_id: int, body: NoteBody | None = None
 ) -> dict[str, Any]:
     manager, _ = _alert_in_scope(request, principal, alert_id)
-    alert = manager.resolve(alert_id, principal.username, _now(), note=(body.note if body else ""))
+    alert = manager.resolve(
+        alert_id, principal.username, utcnow(), note=(body.note if body else "")
+    )
     return {"alert": alert.as_dict()}
 
 
@@ -512,7 +511,7 @@ class SilenceBody(BaseModel):
 
 @router.get("/silences", operation_id="listSilences", tags=["alerts"])
 def list_silences(request: Request, principal: Reader, active: bool = True) -> dict[str, Any]:
-    now = _now()
+    now = utcnow()
     found = _manager(request).silences(now if active else None)
     return {"silences": [s.as_dict() for s in found if _visible(principal, s.matchers)]}
 
@@ -534,7 +533,7 @@ def create_silence(request: Request, principal: AlertWriter, body: SilenceBody) 
         span = parse_span(body.duration)
     except ValueError as exc:
         raise ServqError(f"duration {body.duration!r}: {exc}") from None
-    now = _now()
+    now = utcnow()
     silence_id = _manager(request).silence(
         body.matchers, now + span, principal.username, now, reason=body.reason
     )
@@ -547,7 +546,7 @@ def delete_silence(request: Request, principal: AlertWriter, silence_id: int) ->
     mine = [s for s in manager.silences() if s.id == silence_id]
     if not mine or not _visible(principal, mine[0].matchers):
         raise HTTPException(404, f"no silence {silence_id} / 没有静默 {silence_id}")
-    return {"silence": manager.unsilence(silence_id, principal.username, _now()).as_dict()}
+    return {"silence": manager.unsilence(silence_id, principal.username, utcnow()).as_dict()}
 
 
 # -- text -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from collections import deque
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -26,15 +26,12 @@ from pydantic import BaseModel, Field
 
 from servq.auth import Principal
 from servq.errors import ServqError
+from servq.warehouse.store import utcnow
 from servq.web.security import client_of, needs, reader
 
 router = APIRouter(prefix="/api/v1")
 Reader = Annotated[Principal, Depends(reader)]
 AlertWriter = Annotated[Principal, Depends(needs("alerts_write"))]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def service_of(request: Request) -> Any:
@@ -293,7 +290,7 @@ def verify_plan(request: Request, principal: Reader, plan_id: str) -> dict[str, 
     overall = {
         "status": "met" if all(s == "met" for s in statuses) else "not_met",
         "criteria": verdicts,
-        "checked_at": _now().isoformat() + "Z",
+        "checked_at": utcnow().isoformat() + "Z",
     }
     recorded = service_of(request).record_verdict(plan_id, overall, principal.username)
     return {"plan": recorded, "verdicts": verdicts, "recorded": True}

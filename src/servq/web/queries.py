@@ -28,6 +28,7 @@ import pandas as pd
 
 from servq.errors import ServqError
 from servq.metrics.model import MetricSpec
+from servq.warehouse.store import utcnow
 from servq.workspace import Workspace
 
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
@@ -126,10 +127,6 @@ def check_scope_columns(ws: Workspace, metrics: Sequence[str], scope: Mapping[st
 
 
 # -- time -----------------------------------------------------------------------------------
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def as_of(ws: Workspace) -> datetime:
     """Naive UTC "now" for the data: the present, or the latest time the warehouse knows."""
     con = ws.warehouse.con
