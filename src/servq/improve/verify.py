@@ -644,18 +644,10 @@ def _rows(
     (``_in_<name>``: the row passes the measure's filter) and its value (``_val_<name>``)."""
     import ibis
 
-    from servq.metrics.compute import _fact_kwargs, filter_expr
-    from servq.metrics.facts import FACTS
+    from servq.metrics.compute import filter_expr, metric_facts
 
     params = dict(spec.params)
-    t = FACTS[spec.source](ws.warehouse, **_fact_kwargs(spec.source, params))
-    for flt in (spec.filter, where):
-        cond = filter_expr(t, flt, params) if flt else None
-        if cond is not None:
-            t = t.filter(cond)
-    lo, hi = span.utc_bounds(timezone)
-    time_col = t[spec.time]
-    t = t.filter(time_col.notnull() & (time_col >= lo) & (time_col < hi))
+    t = metric_facts(ws.warehouse, spec, where, *span.utc_bounds(timezone))
     cols: dict[str, Any] = {"_time": t[spec.time]}
     for d in dims:
         cols[d] = t[d].cast("string")

@@ -583,6 +583,29 @@ class MetricEngine:
         return df
 
 
+def metric_facts(
+    wh: Warehouse,
+    spec: MetricSpec,
+    where: Mapping[str, Any] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ir.Table:
+    """The fact rows a metric reads, one per row: its source's facts (with its parameters),
+    under its own filter and ``where``, with its time column in ``[start, end)`` (naive UTC;
+    None: unbounded). The row export and the verification of plans read the same rows."""
+    params = dict(spec.params)
+    t = FACTS[spec.source](wh, **_fact_kwargs(spec.source, params))
+    for flt in (spec.filter, where):
+        cond = filter_expr(t, flt, params) if flt else None
+        if cond is not None:
+            t = t.filter(cond)
+    if start is not None:
+        t = t.filter(t[spec.time] >= start)
+    if end is not None:
+        t = t.filter(t[spec.time] < end)
+    return t
+
+
 def _needed_columns(specs: list[MetricSpec], req: Request) -> frozenset[str]:
     """Every fact column the request reads: dimensions, filters, the metrics' time columns,
     measure columns and filters, and a snapshot's open, close and due columns."""

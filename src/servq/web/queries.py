@@ -452,17 +452,16 @@ def cases(
     return df, total
 
 
-def _time_clauses(
-    column: str,
-    start: str | None,
-    end: str | None,
-    tz: str,
-    clauses: list[str],
-    params: list[Any],
-) -> tuple[list[str], list[Any]]:
+def utc_day_bounds(
+    start: str | None, end: str | None, tz: str
+) -> tuple[datetime | None, datetime | None]:
+    """Local days ``start`` .. ``end`` (YYYY-MM-DD, both inclusive, either may be missing) as
+    naive UTC instants ``[lo, hi)``: local midnight of ``start``, local midnight after ``end``."""
     zone = ZoneInfo(tz)
-    for text, op, extra in ((start, ">=", 0), (end, "<", 1)):
+    out: list[datetime | None] = []
+    for text, extra in ((start, 0), (end, 1)):
         if not text:
+            out.append(None)
             continue
         try:
             day = date.fromisoformat(str(text)[:10])
@@ -471,8 +470,23 @@ def _time_clauses(
                 f"{text!r} is not a date (YYYY-MM-DD) / 日期格式应为 YYYY-MM-DD"
             ) from None
         instant = datetime.combine(day + timedelta(days=extra), datetime.min.time(), zone)
-        clauses.append(f'"{column}" {op} ?')
-        params.append(instant.astimezone(UTC).replace(tzinfo=None))
+        out.append(instant.astimezone(UTC).replace(tzinfo=None))
+    return out[0], out[1]
+
+
+def _time_clauses(
+    column: str,
+    start: str | None,
+    end: str | None,
+    tz: str,
+    clauses: list[str],
+    params: list[Any],
+) -> tuple[list[str], list[Any]]:
+    lo, hi = utc_day_bounds(start, end, tz)
+    for bound, op in ((lo, ">="), (hi, "<")):
+        if bound is not None:
+            clauses.append(f'"{column}" {op} ?')
+            params.append(bound)
     return clauses, params
 
 
@@ -490,19 +504,14 @@ def metric_rows(
     """The rows behind a metric: its facts under its own filter, the user's filters and scope,
     with the metric's time column between ``start`` and ``end`` (local dates, inclusive). For
     a one-measure metric, only the rows the measure takes in (its filter; a value present)."""
-    from servq.metrics.compute import _fact_kwargs, filter_expr
-    from servq.metrics.facts import FACTS
+    from servq.metrics.compute import filter_expr, metric_facts
 
     if metric not in ws.catalogue:
         raise ServqError(f"unknown metric {metric!r} / 未知指标 {metric!r}")
     check_scope_columns(ws, [metric], scope)
     spec = ws.catalogue.get(metric)
-    t = FACTS[spec.source](ws.warehouse, **_fact_kwargs(spec.source, spec.params))
-    merged = merge_scope(where, scope)
-    for flt in (spec.filter, merged):
-        cond = filter_expr(t, flt, spec.params) if flt else None
-        if cond is not None:
-            t = t.filter(cond)
+    lo, hi = utc_day_bounds(start, end, timezone)
+    t = metric_facts(ws.warehouse, spec, merge_scope(where, scope), lo, hi)
     if len(spec.measures) == 1:
         # one measure: exactly the rows it counts or averages (a mean skips rows with no value)
         (measure,) = spec.measures.values()
@@ -511,16 +520,6 @@ def metric_rows(
             t = t.filter(cond)
         if measure.column is not None and measure.agg != "count":
             t = t.filter(t[measure.column].notnull())
-    zone = ZoneInfo(timezone)
-    time_col = t[spec.time]
-    if start:
-        lo = datetime.combine(date.fromisoformat(start[:10]), datetime.min.time(), zone)
-        t = t.filter(time_col >= lo.astimezone(UTC).replace(tzinfo=None))
-    if end:
-        hi = datetime.combine(
-            date.fromisoformat(end[:10]) + timedelta(days=1), datetime.min.time(), zone
-        )
-        t = t.filter(time_col < hi.astimezone(UTC).replace(tzinfo=None))
     t = t.order_by(t[spec.time]).limit(limit)
     df: pd.DataFrame = t.to_pandas()
     return df
