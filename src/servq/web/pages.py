@@ -91,6 +91,7 @@ async def _page(request: Request, page: str, **extra: Any) -> Response:
 def _common(principal: Any, csrf: str | None, lang: str) -> dict[str, Any]:
     en, zh = ROLE_NAMES.get(principal.role, (principal.role, principal.role))
     perms = ["read", "read_all", "export", "alerts_write", "ingest", "reports", "users_admin"]
+    charts = charts_available()
     return {
         "user": principal,
         "csrf": csrf or "",
@@ -101,13 +102,13 @@ def _common(principal: Any, csrf: str | None, lang: str) -> dict[str, Any]:
         "can_reports": principal.can("reports"),
         # may open a problem (for their departments): quality managers, admins, owners
         "can_open": principal.can("ingest") or principal.role == "department_owner",
-        "charts": charts_available(),
+        "charts": charts,
         "boot": {
             "lang": lang,
             "csrf": csrf or "",
             "user": principal.as_dict(),
             "perms": [p for p in perms if principal.can(p)],
-            "charts": charts_available(),
+            "charts": charts,
             "m": client_messages(lang),
         },
     }
