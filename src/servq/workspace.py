@@ -165,6 +165,16 @@ class Workspace:
         )
         return MetricEngine(self.warehouse, self.catalogue).compute(req)
 
+    def refresh_facts(self, calendars: Sequence[str | None] = (None,)) -> list[dict[str, Any]]:
+        """Build the case facts metrics read (from the event log) for the current data, in
+        calendar time (``None``) and in business time on each named calendar, and keep them
+        in the warehouse so every later query reads them instead of the event log. Queries
+        build them on their own when the data has changed; this does it ahead of time."""
+        from servq.metrics.compute import MetricEngine
+
+        engine = MetricEngine(self.warehouse, self.catalogue)
+        return [engine.refresh_facts(c) for c in calendars]
+
     # -- reading --------------------------------------------------------------------------------
     def table(self, name: str) -> ir.Table:
         """A warehouse table as an Ibis expression (lazy; runs on the warehouse engine)."""

@@ -33,9 +33,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from servq.errors import ServqError
+from servq.metrics import factcache
 from servq.metrics.catalogue_registry import Catalogue
 from servq.metrics.clockgrid import business_seconds, clock_grid, with_local_time
-from servq.metrics.facts import DURATIONS, FACTS, SOURCE_TABLES, SPANS, Span
+from servq.metrics.facts import COSTLY_CASE_COLUMNS, DURATIONS, FACTS, SOURCE_TABLES, SPANS, Span
 from servq.metrics.model import Measure, MetricSpec
 from servq.warehouse.store import Warehouse
 
@@ -190,10 +191,22 @@ class MetricEngine:
     def __init__(self, wh: Warehouse, catalogue: Catalogue) -> None:
         self.wh = wh
         self.catalogue = catalogue
+        self._keep_facts = False  # refresh_facts: build the facts into the warehouse file
 
     # -- periods and clocks ---------------------------------------------------------------------
-    def _source_span(self, source: str) -> tuple[datetime, datetime] | None:
-        """Earliest and latest instant in a source's tables: the span a clock must cover."""
+    def _source_span(
+        self, source: str, fp: tuple[Any, ...] | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """Earliest and latest instant in a source's tables: the span a clock must cover.
+        With the data's fingerprint ``fp``, remembered for as long as the data stays the same."""
+        if fp is not None:
+            reg = factcache.registry(self.wh)
+            if reg.spans_of != fp:
+                reg.spans, reg.spans_of = {}, fp
+            if source not in reg.spans:
+                reg.spans[source] = self._source_span(source)
+            span: tuple[datetime, datetime] | None = reg.spans[source]
+            return span
         from servq.warehouse.schema import TABLES
 
         tables = SOURCE_TABLES.get(source, (source,))
@@ -213,10 +226,13 @@ class MetricEngine:
         return pd.Timestamp(min(lows)).to_pydatetime(), pd.Timestamp(max(highs)).to_pydatetime()
 
     def _grid(self, calendar: Any, span: tuple[datetime, datetime]) -> ir.Table:
+        return ibis.memtable(self._grid_frame(calendar, span))
+
+    def _grid_frame(self, calendar: Any, span: tuple[datetime, datetime]) -> pd.DataFrame:
         from servq.calendar import BusinessClock
 
         clock = BusinessClock(calendar, span[0], span[1], folders=self._calendar_folders())
-        return ibis.memtable(clock_grid(clock))
+        return clock_grid(clock)
 
     def _calendar_folders(self) -> list[Any]:
         from pathlib import Path
@@ -224,6 +240,27 @@ class MetricEngine:
         return [Path(self.wh.path).parent / "calendars"] if self.wh.path != ":memory:" else []
 
     # -- computing ------------------------------------------------------------------------------
+    def refresh_facts(self, calendar: str | None = None) -> dict[str, Any]:
+        """Build the case facts for this data and clock now (calendar time, or business time on
+        ``calendar``), unless current ones are kept; return what is kept and how long it took.
+        On a writable warehouse they are kept in the file for every later query and process."""
+        import time
+
+        reg = factcache.registry(self.wh) if factcache.cacheable(self.wh) else None
+        builds = reg.builds if reg else 0
+        t = time.perf_counter()
+        self._keep_facts = True
+        try:
+            self.compute(Request(metrics=("full_resolution_time",), calendar=calendar))
+        finally:
+            self._keep_facts = False
+        return {
+            "calendar": calendar,
+            "built": bool(reg and reg.builds > builds),
+            "seconds": round(time.perf_counter() - t, 3),
+            "kept": factcache.kept(self.wh) if reg else [],
+        }
+
     def compute(self, req: Request) -> pd.DataFrame:
         specs = [self.catalogue.get(m) for m in req.metrics]
         if req.windows is not None:
@@ -252,17 +289,35 @@ class MetricEngine:
         kwargs = _fact_kwargs(source, params)
         zone = self._zone(req)
         business = bool(req.calendar) and any(s.business_time for s in specs)
-        grid = None
+        needed = _needed_columns(specs, req) if source == "case" else None
+        # facts that read the event log are built once per data version and clock, then reused
+        fp = None
+        if needed is not None and needed & COSTLY_CASE_COLUMNS and factcache.cacheable(self.wh):
+            fp = factcache.fingerprint(self.wh)
+        grid = grid_frame = None
         if business or (zone not in (None, "UTC") and req.grain is not None):
-            span = self._source_span(source)
+            span = self._source_span(source, fp)
             if span is None:
                 return self._empty(specs, req)
-            grid = self._grid(req.calendar if business else _zone_calendar(zone or "UTC"), span)
+            cal = req.calendar if business else _zone_calendar(zone or "UTC")
+            grid_frame = self._grid_frame(cal, span)
+            grid = ibis.memtable(grid_frame)
         if business and grid is not None and source == "case":
             kwargs["seconds"] = business_seconds(grid)
-        if source == "case":
-            kwargs["needed"] = _needed_columns(specs, req)
-        t = FACTS[source](self.wh, **kwargs)
+        if fp is not None:
+            full = dict(kwargs)
+            t = factcache.cached_facts(
+                self.wh,
+                (source, _fact_kwargs(source, params).get("repeat_days", 7)),
+                lambda: FACTS[source](self.wh, **full),
+                factcache.grid_digest(grid_frame) if business else "",
+                fp,
+                keep=self._keep_facts,
+            )
+        else:
+            if needed is not None:
+                kwargs["needed"] = needed
+            t = FACTS[source](self.wh, **kwargs)
         for d in req.by:
             if d not in t.columns:
                 raise ServqError(
@@ -558,6 +613,10 @@ class MetricEngine:
         group = req.keys()
         aggs: dict[str, Any] = {}
         formulas: dict[str, tuple[str, dict[str, str]]] = {}
+        # statistic column -> (aggregate column, index in its quantile list or None)
+        stats: dict[str, tuple[str, int | None]] = {}
+        # DuckDB computes several quantiles of one column in one pass (one sort, not one each)
+        multi_quantile = factcache.cacheable(self.wh)
         for s in specs:
             base = filter_expr(t, s.filter, params)
             names: dict[str, str] = {}
@@ -568,8 +627,17 @@ class MetricEngine:
                 col = f"{s.id}__{mname}"
                 aggs[col] = _agg(t, m, where, value)
                 names[mname] = col
+                qs = [st for st in s.stats if st in QUANTILES]
+                if multi_quantile and value is not None and len(qs) > 1:
+                    aggs[f"{s.id}__quantiles"] = value.quantile(
+                        [QUANTILES[st] for st in qs], where=where
+                    )
                 for st in s.stats:
+                    if multi_quantile and value is not None and len(qs) > 1 and st in qs:
+                        stats[f"{s.id}_{st}"] = (f"{s.id}__quantiles", qs.index(st))
+                        continue
                     aggs[f"{s.id}_{st}"] = _agg(t, Measure(agg=st, column=m.column), where, value)
+                    stats[f"{s.id}_{st}"] = (f"{s.id}_{st}", None)
             formulas[s.id] = (s.formula, names)
         agg = t.group_by(group).aggregate(**aggs) if group else t.aggregate(**aggs)
         final = {}
@@ -577,8 +645,8 @@ class MetricEngine:
             scope: dict[str, Any] = {k: agg[v] for k, v in names.items()}
             scope.update({k: v for k, v in params.items() if k not in scope})
             final[sid] = eval_formula(formula, scope)
-        stats = [c for c in agg.columns if c not in group and "__" not in c]
-        out = agg.select(*group, **final, **{c: agg[c] for c in stats})
+        columns = {name: agg[col] if i is None else agg[col][i] for name, (col, i) in stats.items()}
+        out = agg.select(*group, **final, **columns)
         df: pd.DataFrame = out.to_pandas()
         return df
 
@@ -594,7 +662,16 @@ def metric_facts(
     under its own filter and ``where``, with its time column in ``[start, end)`` (naive UTC;
     None: unbounded). The row export and the verification of plans read the same rows."""
     params = dict(spec.params)
-    t = FACTS[spec.source](wh, **_fact_kwargs(spec.source, params))
+    kwargs = _fact_kwargs(spec.source, params)
+    if spec.source == "case" and factcache.cacheable(wh):
+        # the same facts the metric's query reads, built once for the data (calendar time)
+        t = factcache.cached_facts(
+            wh,
+            (spec.source, kwargs.get("repeat_days", 7)),
+            lambda: FACTS[spec.source](wh, **kwargs),
+        )
+    else:
+        t = FACTS[spec.source](wh, **kwargs)
     for flt in (spec.filter, where):
         cond = filter_expr(t, flt, params) if flt else None
         if cond is not None:

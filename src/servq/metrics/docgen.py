@@ -35,6 +35,28 @@ Fact columns are documented in `src/servq/metrics/facts.py`: for example `first_
 case's own value, else the first agent reply in its event log, else its first move to `open`;
 for a case an agent created, the first reply is the second agent reply; bots are never agents.
 
+## Kept case facts / 案件事实表
+
+Case metrics that read the event log (replies, status moves, time per status, next replies,
+repeats) read one row of **case facts** per case. Building them orders the whole event log, so
+servq builds them once per data version and clock and reuses them for every metric, dimension,
+grain and filter:
+
+- `servq metrics refresh [--calendar cn-office]` builds them now and keeps them in the
+  warehouse file; `servq serve` does it as it starts. Every later query, in any process, reads
+  them while they are current (`--clear` drops them).
+- A query that finds no current facts builds its own in memory (reused by the same process, for
+  example the dashboard server); a reading query never writes to the warehouse.
+- "Current" means built from exactly the rows now stored: each query compares a fingerprint of
+  `case`, `case_event`, `feedback` and `interaction` (row count, XOR of row hashes, latest
+  ingest time) and the schema version. Every load, replay and live copy changes it. A
+  hand-written SQL `UPDATE` that changes neither `row_hash` nor `ingested_at` does not: run
+  `servq metrics refresh --clear` after one.
+- Business-time facts are kept per calendar (and per the calendar's definition); a new servq
+  version with changed fact definitions ignores facts built by the old one.
+
+常用的案件事实（首次回复、状态时长、重开等）按数据版本与日历计算一次并保存；数据一变即自动失效重算。
+
 ## Add your own / 自定义指标
 
 Put a file in `<workspace>/metrics/*.yaml`:

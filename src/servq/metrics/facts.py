@@ -65,43 +65,92 @@ def calendar_seconds(t: ir.Table, start: str, end: str, out: str) -> ir.Table:
     return t.mutate(**{out: (t[end].epoch_seconds() - t[start].epoch_seconds()).cast("float64")})
 
 
-def _status_time(e: ir.Table, seconds: Seconds) -> ir.Table:
-    """Seconds each case spent in each status class, from its status-change events.
+def _event_facts(e: ir.Table, is_reply: ir.BooleanValue, seconds: Seconds) -> ir.Table:
+    """Everything case facts take from the event log, per case, from one ordered pass.
 
-    An interval runs from a status change to the next one; the last interval of a case is
-    open-ended and not counted (the case is still in it, or it is a terminal status).
+    One window over each case's events in (time, event id) order gives, per event: its rank
+    among the case's agent replies, the previous reply's time (a reply at a new instant counts
+    once), the next status change, and the next agent reply. Then one aggregation per case:
+
+    - replies: the first and second reply, and how many distinct reply instants;
+    - status moves: first move to ``open``, first and latest to ``solved``, latest to
+      ``closed``, ``reopened`` events, whether an agent created the case;
+    - time per status class: from a status change to the next one (the interval a case is still
+      in, or a terminal status, is open-ended and not counted);
+    - next replies: every customer message (after the one that opened the case) paired with the
+      next agent reply, summed, and the number of pairs.
     """
-    st = e.filter(e.status.notnull()).select(
-        "source_system", "case_id", "timestamp", "status", "event_id"
-    )
-    w = ibis.window(group_by=[st.source_system, st.case_id], order_by=[st.timestamp, st.event_id])
-    st = st.mutate(next_ts=st.timestamp.lead().over(w))
-    st = st.filter(st.next_ts.notnull())
-    st = seconds(st, "timestamp", "next_ts", "secs")
-    return st.group_by(["source_system", "case_id"]).aggregate(
-        wait_new_open=st.secs.sum(where=st.status.isin(("new", "open"))),
-        wait_on_hold=st.secs.sum(where=st.status == "on_hold"),
-        wait_pending=st.secs.sum(where=st.status == "pending"),
-    )
-
-
-def _next_replies(e: ir.Table, is_reply: ir.BooleanValue, seconds: Seconds) -> ir.Table:
-    """Customer message → next agent reply, summed per case (a pair-weighted mean needs both)."""
     is_customer = (e.actor_type == "customer") & (e.activity != "created")
-    msgs = e.filter(is_customer | is_reply).mutate(is_reply=is_reply)
-    w = ibis.window(
-        group_by=[msgs.source_system, msgs.case_id],
-        order_by=[msgs.timestamp, msgs.event_id],
-        following=(0, None),
+    ev = e.select(
+        "source_system",
+        "case_id",
+        "timestamp",
+        "event_id",
+        "activity",
+        "actor_type",
+        "status",
+        is_reply=is_reply.fill_null(False),
+        is_customer=is_customer.fill_null(False),
     )
-    reply_ts = ibis.ifelse(msgs.is_reply, msgs.timestamp, ibis.null())
-    msgs = msgs.mutate(next_reply_ts=reply_ts.min().over(w))
-    pairs = msgs.filter(~msgs.is_reply & msgs.next_reply_ts.notnull())
-    pairs = seconds(pairs, "timestamp", "next_reply_ts", "secs")
-    return pairs.group_by(["source_system", "case_id"]).aggregate(
-        next_reply_total_seconds=pairs.secs.sum(),
-        next_reply_count=pairs.count(),
+    group = [ev.source_system, ev.case_id]
+    order = [ev.timestamp, ev.event_id]
+    reply_ts = ibis.ifelse(ev.is_reply, ev.timestamp, ibis.null())
+    status_ts = ibis.ifelse(ev.status.notnull(), ev.timestamp, ibis.null())
+    ev = ev.mutate(
+        reply_rank=ibis.ifelse(ev.is_reply, 1, 0)
+        .sum()
+        .over(ibis.window(group_by=group, order_by=order, rows=(None, 0))),
+        prev_reply_ts=reply_ts.max().over(
+            ibis.window(group_by=group, order_by=order, rows=(None, -1))
+        ),
+        next_status_ts=status_ts.min().over(
+            ibis.window(group_by=group, order_by=order, rows=(1, None))
+        ),
+        next_reply_ts=reply_ts.min().over(
+            ibis.window(group_by=group, order_by=order, rows=(0, None))
+        ),
     )
+    ev = seconds(ev, "timestamp", "next_status_ts", "status_secs")
+    ev = seconds(ev, "timestamp", "next_reply_ts", "reply_secs")
+    in_status = ev.status.notnull() & ev.next_status_ts.notnull()
+    pair = ev.is_customer & ~ev.is_reply & ev.next_reply_ts.notnull()
+    new_instant = (
+        ev.is_reply
+        & ev.timestamp.notnull()
+        & (ev.prev_reply_ts.isnull() | (ev.prev_reply_ts != ev.timestamp))
+    )
+    return ev.group_by(["source_system", "case_id"]).aggregate(
+        reply1=ev.timestamp.min(where=ev.is_reply & (ev.reply_rank == 1)),
+        reply2=ev.timestamp.min(where=ev.is_reply & (ev.reply_rank == 2)),
+        # a reply derived from a ticket's first_reply_at and the same reply in the event log
+        # share their time: counting distinct instants counts it once
+        agent_replies=ev.count(where=new_instant),
+        **_moves(ev),
+        wait_new_open=ev.status_secs.sum(where=in_status & ev.status.isin(("new", "open"))),
+        wait_on_hold=ev.status_secs.sum(where=in_status & (ev.status == "on_hold")),
+        wait_pending=ev.status_secs.sum(where=in_status & (ev.status == "pending")),
+        next_reply_total_seconds=ev.reply_secs.sum(where=pair),
+        next_reply_count=ev.count(where=pair),
+    )
+
+
+def _moves(e: ir.Table) -> dict[str, Any]:
+    """Per-case aggregates of the status moves: first move to open, first and latest to solved,
+    latest to closed, reopened events, whether an agent created the case."""
+    return {
+        "ev_open": e.timestamp.min(where=e.status == "open"),
+        "ev_solved_first": e.timestamp.min(where=e.status == "solved"),
+        "ev_solved_last": e.timestamp.max(where=e.status == "solved"),
+        "ev_closed": e.timestamp.max(where=e.status == "closed"),
+        "ev_reopened": (e.activity == "reopened").sum(),
+        "agent_created": ((e.activity == "created") & (e.actor_type == "agent")).any(),
+    }
+
+
+def _status_moves(e: ir.Table) -> ir.Table:
+    """The status moves alone, per case (no ordering needed): what closure and completion
+    metrics read when nothing asks for replies or time per status."""
+    return e.group_by(["source_system", "case_id"]).aggregate(**_moves(e))
 
 
 # which columns of the case facts each costly part feeds (the rest come from the case row)
@@ -126,6 +175,14 @@ _STATUS_COLUMNS = frozenset(
 )
 _NEXT_REPLY_COLUMNS = frozenset({"next_reply_total_seconds", "next_reply_count"})
 _CONTACT_COLUMNS = frozenset({"contacts", "visits", "first_contact_resolved", "has_contacts"})
+# the case-fact columns that read the event log or other tables (the rest is the case row)
+COSTLY_CASE_COLUMNS = (
+    _EVENT_COLUMNS
+    | _STATUS_COLUMNS
+    | _NEXT_REPLY_COLUMNS
+    | _CONTACT_COLUMNS
+    | {"has_feedback", "repeat_complaint"}
+)
 
 
 def case_facts(
@@ -150,30 +207,6 @@ def case_facts(
     is_reply = e.activity.isin(REPLY_ACTIVITIES) | (
         (e.actor_type == "agent") & e.public.fill_null(True)
     )
-    replies = e.filter(is_reply).select(
-        "source_system",
-        "case_id",
-        "timestamp",
-        rank=ibis.row_number().over(
-            group_by=[e.source_system, e.case_id], order_by=[e.timestamp, e.event_id]
-        ),
-    )
-    reply_agg = replies.group_by(["source_system", "case_id"]).aggregate(
-        reply1=replies.timestamp.min(where=replies.rank == 0),
-        reply2=replies.timestamp.min(where=replies.rank == 1),
-        # a reply derived from a ticket's first_reply_at and the same reply in the event log
-        # share their time: counting distinct times counts it once
-        agent_replies=replies.timestamp.nunique(),
-    )
-    ev_agg = e.group_by(["source_system", "case_id"]).aggregate(
-        ev_open=e.timestamp.min(where=e.status == "open"),
-        ev_solved_first=e.timestamp.min(where=e.status == "solved"),
-        ev_solved_last=e.timestamp.max(where=e.status == "solved"),
-        ev_solved_n=e.timestamp.nunique(where=e.status == "solved"),
-        ev_closed=e.timestamp.max(where=e.status == "closed"),
-        ev_reopened=(e.activity == "reopened").sum(),
-        agent_created=((e.activity == "created") & (e.actor_type == "agent")).any(),
-    )
     fb = wh.table("feedback")
     fb_linked = fb.filter(fb.case_id.notnull())
     feedback = fb_linked.group_by(["source_system", "case_id"]).aggregate(
@@ -195,34 +228,23 @@ def case_facts(
         else:
             nulls.update({name: ibis.null().cast(kind) for name, kind in absent.items()})
 
-    part(
-        wants(_REPLY_COLUMNS),
-        lambda: reply_agg,
-        {"reply1": "timestamp", "reply2": "timestamp", "agent_replies": "int64"},
-    )
-    part(
-        wants(_EVENT_COLUMNS),
-        lambda: ev_agg,
-        {
-            "ev_open": "timestamp",
-            "ev_solved_first": "timestamp",
-            "ev_solved_last": "timestamp",
-            "ev_solved_n": "int64",
-            "ev_closed": "timestamp",
-            "ev_reopened": "int64",
-            "agent_created": "boolean",
-        },
-    )
-    part(
-        wants(_STATUS_COLUMNS),
-        lambda: _status_time(e, seconds),
-        {"wait_new_open": "float64", "wait_on_hold": "float64", "wait_pending": "float64"},
-    )
-    part(
-        wants(_NEXT_REPLY_COLUMNS),
-        lambda: _next_replies(e, is_reply, seconds),
-        {"next_reply_total_seconds": "float64", "next_reply_count": "int64"},
-    )
+    replies = {"reply1": "timestamp", "reply2": "timestamp", "agent_replies": "int64"}
+    moves = {
+        "ev_open": "timestamp",
+        "ev_solved_first": "timestamp",
+        "ev_solved_last": "timestamp",
+        "ev_closed": "timestamp",
+        "ev_reopened": "int64",
+        "agent_created": "boolean",
+    }
+    status = {"wait_new_open": "float64", "wait_on_hold": "float64", "wait_pending": "float64"}
+    next_replies = {"next_reply_total_seconds": "float64", "next_reply_count": "int64"}
+    if wants(_REPLY_COLUMNS | _STATUS_COLUMNS | _NEXT_REPLY_COLUMNS):
+        # one ordered pass over the event log serves replies, moves, status times, next replies
+        part(True, lambda: _event_facts(e, is_reply, seconds), {})
+    else:
+        part(False, lambda: e, {**replies, **status, **next_replies})
+        part(wants(_EVENT_COLUMNS), lambda: _status_moves(e), moves)
     part(wants(_CONTACT_COLUMNS), lambda: contacts, {"contacts": "int64", "visits": "int64"})
     part(wants({"has_feedback"}), lambda: feedback, {"feedback_n": "int64"})
     j = c.mutate(**nulls) if nulls else c
@@ -258,7 +280,9 @@ def case_facts(
         resolved_at=resolved,
         closed_at=closed,
         agent_replies=replies_n.cast("int64"),
-        reopened=(j.ev_reopened.fill_null(0) > 0) | (j.ev_solved_n.fill_null(0) > 1),
+        # more than one move to solved: a first and a latest at different instants
+        reopened=(j.ev_reopened.fill_null(0) > 0)
+        | (j.ev_solved_first < j.ev_solved_last).fill_null(False),
         agent_work_seconds=j.wait_new_open,
         on_hold_seconds=j.wait_on_hold,
         requester_wait_seconds=j.wait_new_open.fill_null(0) + j.wait_on_hold.fill_null(0),
@@ -286,15 +310,21 @@ def case_facts(
     )
     if not wants({"repeat_complaint"}):
         return f.mutate(repeat_complaint=ibis.literal(False))
-    # same customer, same category, previous case within repeat_days
-    w = ibis.window(group_by=[f.source_system, f.customer_id, f.category], order_by=f.created_at)
-    prev = f.created_at.lag().over(w)
-    gap = f.created_at.epoch_seconds() - prev.epoch_seconds()
-    return f.mutate(
+    # same customer, same category, previous case within repeat_days: ordered on the five
+    # columns it needs, not on the whole fact row, then joined back
+    r = c.select("source_system", "case_id", "customer_id", "category", "created_at")
+    w = ibis.window(group_by=[r.source_system, r.customer_id, r.category], order_by=r.created_at)
+    prev = r.created_at.lag().over(w)
+    gap = r.created_at.epoch_seconds() - prev.epoch_seconds()
+    r = r.select(
+        "source_system",
+        "case_id",
         repeat_complaint=(
-            f.customer_id.notnull() & prev.notnull() & (gap <= repeat_days * 86400)
-        ).fill_null(False)
+            r.customer_id.notnull() & prev.notnull() & (gap <= repeat_days * 86400)
+        ).fill_null(False),
     )
+    f = f.left_join(r, keys).drop("source_system_right", "case_id_right")
+    return f.mutate(repeat_complaint=f.repeat_complaint.fill_null(False))
 
 
 def interaction_facts(

@@ -317,10 +317,14 @@ def get_overview(
 
 
 def warm_cache(pool: WarehousePool, dashboard: q.Dashboard) -> None:
-    """Compute the unscoped overview and SLA board ahead of the first visitor (at start; the
-    answers stay until data arrives). Scoped users' views are computed when first asked."""
+    """Build the case facts and compute the unscoped overview and SLA board ahead of the first
+    visitor (at start; the answers stay until data arrives). Scoped users' views are computed
+    when first asked."""
     everything = json.dumps({}, sort_keys=True, ensure_ascii=False)
     try:
+        # the case facts every metric reads, kept in the warehouse for all connections
+        with pool.use() as ws:
+            ws.refresh_facts()
         pool.cached(
             ("overview", "week", 12, everything),
             lambda ws: q.overview(ws, {}, dashboard, grain="week", periods=12),
