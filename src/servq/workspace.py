@@ -103,8 +103,10 @@ class Workspace:
         progress: Progress | None = None,
     ) -> IngestResult:
         """Load one file (CSV, Excel, JSON/JSONL, Parquet, XES) with a mapping profile."""
-        return ingest_path(
-            self.warehouse, Path(path), self.profile(profile, system), progress=progress
+        return self._loaded(
+            ingest_path(
+                self.warehouse, Path(path), self.profile(profile, system), progress=progress
+            )
         )
 
     def ingest_frame(
@@ -116,9 +118,32 @@ class Workspace:
         source: str = "<dataframe>",
     ) -> IngestResult:
         """Load a pandas, polars or Arrow table with a mapping profile."""
-        return ingest_arrow(
-            self.warehouse, _to_arrow(data), self.profile(profile, system), source=source
+        return self._loaded(
+            ingest_arrow(
+                self.warehouse, _to_arrow(data), self.profile(profile, system), source=source
+            )
         )
+
+    def _loaded(self, result: IngestResult) -> IngestResult:
+        """After a batch that changed data: bring kept case facts up to date (case by case;
+        only when facts are kept, see ``servq metrics refresh``). A failure here leaves them
+        stale, which queries notice; the batch itself is already committed."""
+        changed = (
+            result.loaded
+            + result.updated
+            + sum(d.get("loaded", 0) + d.get("updated", 0) for d in result.derived.values())
+        )
+        if not changed:
+            return result
+        from servq.metrics import factcache
+
+        try:
+            clocks = sorted({k["clock"] or "" for k in factcache.kept(self.warehouse)})
+            if clocks:
+                self.refresh_facts([c or None for c in clocks])
+        except Exception as exc:  # the load stands; queries see stale facts
+            result.warnings.append(f"kept case facts not brought up to date: {exc}")
+        return result
 
     # -- metrics --------------------------------------------------------------------------------
     @property
@@ -259,7 +284,7 @@ class Workspace:
             "AND raw_format = 'json'",
             [result.batch_id, batch_id],
         )
-        return result
+        return self._loaded(result)
 
 
 def _as_date(value: date | datetime | str | None) -> date | datetime | None:

@@ -32,6 +32,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from servq.calendar import load_calendar
 from servq.errors import ServqError
 from servq.metrics import factcache
 from servq.metrics.catalogue_registry import Catalogue
@@ -306,13 +307,20 @@ class MetricEngine:
             kwargs["seconds"] = business_seconds(grid)
         if fp is not None:
             full = dict(kwargs)
+            clock = ""
+            if business and req.calendar:
+                clock = factcache.calendar_digest(
+                    load_calendar(req.calendar, self._calendar_folders())
+                )
             t = factcache.cached_facts(
                 self.wh,
                 (source, _fact_kwargs(source, params).get("repeat_days", 7)),
                 lambda: FACTS[source](self.wh, **full),
-                factcache.grid_digest(grid_frame) if business else "",
+                clock,
                 fp,
                 keep=self._keep_facts,
+                clock=req.calendar or "" if business else "",
+                build_for=lambda only: FACTS[source](self.wh, **full, only=only),
             )
         else:
             if needed is not None:
@@ -344,8 +352,6 @@ class MetricEngine:
         """The zone periods and dates are in: the request's, else its calendar's, else UTC."""
         zone = req.timezone
         if req.calendar:
-            from servq.calendar import load_calendar
-
             zone = zone or load_calendar(req.calendar, self._calendar_folders()).timezone
         return zone
 

@@ -62,6 +62,8 @@ class _Registry:
     def __init__(self) -> None:
         self.entries: OrderedDict[str, _Entry] = OrderedDict()
         self.builds = 0  # how many times this connection built facts (tests read it)
+        self.updates = 0  # how many times it brought kept facts up to date case by case
+        self.touched = 0  # how many cases the latest such update recomputed
         # each source's time span (the clock grid covers it) for the fingerprint spans_of
         self.spans: dict[str, Any] = {}
         self.spans_of: tuple[Any, ...] | None = None
@@ -115,12 +117,20 @@ def _writable(wh: Warehouse) -> bool:
     return bool(row) and not row[0][0]
 
 
-def grid_digest(grid: Any) -> str:
-    """A short stable digest of a clock grid (a pandas DataFrame)."""
-    import pandas as pd
+def calendar_digest(spec: Any) -> str:
+    """A short stable digest of a business calendar: its definition and the versions of the
+    holiday packages it reads. Business durations are differences of the clock, so facts
+    built with one calendar stay right when later data widens the clock's span."""
+    from importlib import metadata
 
-    values = pd.util.hash_pandas_object(grid, index=False).to_numpy()
-    return hashlib.sha1(values.tobytes() + ",".join(grid.columns).encode()).hexdigest()[:12]
+    versions = []
+    for package in ("chinesecalendar", "holidays"):
+        try:
+            versions.append(metadata.version(package))
+        except metadata.PackageNotFoundError:
+            versions.append("")
+    text = spec.model_dump_json() + ",".join(versions)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 _code: str | None = None
@@ -149,12 +159,17 @@ def cached_facts(
     fp: tuple[Any, ...] | None = None,
     *,
     keep: bool = False,
+    clock: str = "",
+    build_for: Callable[[ir.Table], ir.Table] | None = None,
 ) -> ir.Table:
     """The facts ``build()`` gives, from a table that is current for the data, built when there
     is none. ``options`` (hashable, with a stable ``repr``) are what ``build`` depends on besides
     the data and servq's code; ``extra_key`` tells apart builds with different in-memory inputs
     (the clock grid). A build goes into a temporary table of the connection, or with ``keep``
-    (and a connection that may write) into the warehouse file for every later process."""
+    (and a connection that may write) into the warehouse file for every later process; there,
+    facts kept for older data are brought up to date case by case when ``build_for(keys)``
+    (the facts of the cases in the table ``keys``) is given and only rows were added.
+    ``clock`` (the calendar's name, '' for calendar time) is recorded with kept facts."""
     key = hashlib.sha1((_code_digest() + repr(options)).encode()).hexdigest()[:16]
     key += f"-{extra_key}" if extra_key else ""
     reg = registry(wh)
@@ -168,10 +183,14 @@ def cached_facts(
         kept = _kept_table(wh, key, current)
         if kept is not None:
             return wh.ibis.table(kept)
+        if persist and build_for is not None:
+            updated = _update(wh, key, build_for)
+            if updated is not None:
+                return wh.ibis.table(updated)
         reg.builds += 1
         expr = build()
         if persist:
-            return wh.ibis.table(_keep(wh, key, current, expr))
+            return wh.ibis.table(_keep(wh, key, clock, current, expr))
         if entry is not None:
             _drop(wh, entry.table, temp=True)
             del reg.entries[key]
@@ -201,19 +220,25 @@ def _kept_table(wh: Warehouse, key: str, fp: str) -> str | None:
     return str(row[0][0]) if row else None
 
 
-def _keep(wh: Warehouse, key: str, fp: str, expr: ir.Table) -> str:
+def _ensure_registry(wh: Warehouse) -> None:
+    wh.con.execute(
+        f"CREATE TABLE IF NOT EXISTS {REGISTRY} (name VARCHAR PRIMARY KEY, key VARCHAR, "
+        "clock VARCHAR, code VARCHAR, fingerprint VARCHAR, built_at TIMESTAMP, rows BIGINT, "
+        "updates INTEGER)"
+    )
+
+
+def _keep(wh: Warehouse, key: str, clock: str, fp: str, expr: ir.Table) -> str:
     """Build the facts into the warehouse file, replacing older ones for the same key, in one
     transaction: a crash leaves the previous state."""
     name = f"_servq_case_facts_{key.replace('-', '_')}"
     wh.con.execute("BEGIN TRANSACTION")
     try:
-        wh.con.execute(
-            f"CREATE TABLE IF NOT EXISTS {REGISTRY} (name VARCHAR PRIMARY KEY, key VARCHAR, "
-            "fingerprint VARCHAR, built_at TIMESTAMP, rows BIGINT)"
-        )
-        # facts of older data (or replaced ones) serve nobody: drop them
+        _ensure_registry(wh)
+        # facts built by another servq version (or for the same key) serve nobody: drop them
         stale = wh.con.execute(
-            f"SELECT name FROM {REGISTRY} WHERE fingerprint <> ? OR name = ?", [fp, name]
+            f"SELECT name FROM {REGISTRY} WHERE code IS DISTINCT FROM ? OR name = ?",
+            [_code_digest(), name],
         ).fetchall()
         for (old,) in stale:
             wh.con.execute(f'DROP TABLE IF EXISTS "{old}"')
@@ -221,7 +246,8 @@ def _keep(wh: Warehouse, key: str, fp: str, expr: ir.Table) -> str:
         wh.ibis.create_table(name, obj=expr)
         rows = wh.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
         wh.con.execute(
-            f"INSERT INTO {REGISTRY} VALUES (?, ?, ?, ?, ?)", [name, key, fp, utcnow(), rows]
+            f"INSERT INTO {REGISTRY} VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            [name, key, clock, _code_digest(), fp, utcnow(), rows],
         )
         wh.con.execute("COMMIT")
     except Exception:
@@ -230,11 +256,102 @@ def _keep(wh: Warehouse, key: str, fp: str, expr: ir.Table) -> str:
     return name
 
 
+_NEW = "ingested_at > coalesce(CAST(? AS TIMESTAMP), '-infinity'::TIMESTAMP)"
+
+
+def _update(wh: Warehouse, key: str, build_for: Callable[[ir.Table], ir.Table]) -> str | None:
+    """Bring kept facts for ``key`` up to date by recomputing only the cases that new rows
+    touch; None (and nothing changed) when that cannot be done exactly: no kept facts, another
+    schema version, or rows of the old data changed or removed (then rebuild).
+
+    The cases recomputed: every case with a new case, event, feedback or interaction row, and
+    every other case of the same customer and category (a new case can make the next one a
+    repeat complaint). Runs in one transaction and checks that the result has one row per case.
+    """
+    if not _registry_exists(wh):
+        return None
+    row = wh.con.execute(
+        f"SELECT name, fingerprint FROM {REGISTRY} WHERE key = ? AND code = ?",
+        [key, _code_digest()],
+    ).fetchall()
+    if not row:
+        return None
+    name, stored = str(row[0][0]), json.loads(row[0][1])
+    wh.con.execute("BEGIN TRANSACTION")
+    try:
+        now = fingerprint(wh)
+        if stored[0] != now[0]:
+            wh.con.execute("ROLLBACK")
+            return None
+        marks = []
+        for i, table in enumerate(FACT_TABLES):
+            count, xor, latest = stored[i + 1]
+            marks.append(latest)
+            # every row of the old data still there, unchanged: only rows were added
+            have = wh.con.execute(
+                f'SELECT count(*), bit_xor(row_hash) FROM "{table}" WHERE NOT ({_NEW})',
+                [latest],
+            ).fetchall()[0]
+            if (have[0], have[1]) != (count, xor):
+                wh.con.execute("ROLLBACK")
+                return None
+        wh.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _servq_touched AS "
+            "SELECT DISTINCT source_system, case_id FROM ("
+            f'SELECT source_system, case_id FROM "case" WHERE {_NEW} UNION ALL '
+            f"SELECT source_system, case_id FROM case_event WHERE {_NEW} UNION ALL "
+            f"SELECT source_system, case_id FROM feedback WHERE case_id IS NOT NULL AND {_NEW} "
+            "UNION ALL SELECT source_system, case_id FROM interaction "
+            f"WHERE case_id IS NOT NULL AND {_NEW})",
+            marks,
+        )
+        # the customer and category groups of touched cases, as they are and as they were
+        wh.con.execute(
+            'INSERT INTO _servq_touched SELECT c.source_system, c.case_id FROM "case" c '
+            "JOIN (SELECT DISTINCT c.source_system, c.customer_id, c.category "
+            'FROM "case" c JOIN _servq_touched t USING (source_system, case_id) '
+            "WHERE c.customer_id IS NOT NULL UNION "
+            f'SELECT f.source_system, f.customer_id, f.category FROM "{name}" f '
+            "JOIN _servq_touched t USING (source_system, case_id) "
+            "WHERE f.customer_id IS NOT NULL) g "
+            "ON c.source_system = g.source_system AND c.customer_id = g.customer_id "
+            "AND c.category IS NOT DISTINCT FROM g.category "
+            "ANTI JOIN _servq_touched t "
+            "ON c.source_system = t.source_system AND c.case_id = t.case_id"
+        )
+        touched = wh.con.execute("SELECT count(*) FROM _servq_touched").fetchall()[0][0]
+        wh.con.execute(
+            f'DELETE FROM "{name}" f USING _servq_touched t '
+            "WHERE f.source_system = t.source_system AND f.case_id = t.case_id"
+        )
+        wh.ibis.insert(name, build_for(wh.ibis.table("_servq_touched")))
+        rows = wh.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+        if rows != now[1][0]:  # one row per case, or something is off: rebuild instead
+            wh.con.execute("ROLLBACK")
+            return None
+        wh.con.execute(
+            f"UPDATE {REGISTRY} SET fingerprint = ?, built_at = ?, rows = ?, "
+            "updates = updates + 1 WHERE name = ?",
+            [_fp_text(now), utcnow(), rows, name],
+        )
+        wh.con.execute("DROP TABLE _servq_touched")
+        wh.con.execute("COMMIT")
+    except Exception:
+        wh.con.execute("ROLLBACK")
+        raise
+    registry(wh).updates += 1
+    registry(wh).touched = int(touched)
+    return name
+
+
 def kept(wh: Warehouse) -> list[dict[str, Any]]:
-    """The fact tables kept in the warehouse file: name, key, fingerprint, built_at, rows."""
+    """The fact tables kept in the warehouse file: name, key, clock (calendar name, '' for
+    calendar time), fingerprint, built_at, rows, updates (case-by-case updates since built)."""
     if not _registry_exists(wh):
         return []
-    cur = wh.con.execute(f"SELECT name, key, fingerprint, built_at, rows FROM {REGISTRY}")
+    cur = wh.con.execute(
+        f"SELECT name, key, clock, fingerprint, built_at, rows, updates FROM {REGISTRY}"
+    )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

@@ -191,6 +191,7 @@ def case_facts(
     repeat_days: int = 7,
     seconds: Seconds = calendar_seconds,
     needed: frozenset[str] | None = None,
+    only: ir.Table | None = None,
 ) -> ir.Table:
     """One row per case. ``seconds(t, start, end)`` measures intervals (business time or not).
 
@@ -198,21 +199,28 @@ def case_facts(
     none of them (replies, status times, next replies, contacts, feedback, the repeat window)
     are not computed: their columns are there, typed, but null or false. A count of cases by
     week then reads the case table alone instead of aggregating the whole event log."""
+    # ``only``: a table of (source_system, case_id): the facts of these cases alone (kept facts
+    # brought up to date). For repeat complaints to be right it must hold whole customer and
+    # category groups (factcache does that).
 
     def wants(group: frozenset[str] | set[str]) -> bool:
         return needed is None or bool(needed & group)
 
     c = wh.table("case")
     e = wh.table("case_event")
+    fb = wh.table("feedback")
+    calls = wh.table("interaction")
+    if only is not None:
+        keys2 = ["source_system", "case_id"]
+        c, e = c.semi_join(only, keys2), e.semi_join(only, keys2)
+        fb, calls = fb.semi_join(only, keys2), calls.semi_join(only, keys2)
     is_reply = e.activity.isin(REPLY_ACTIVITIES) | (
         (e.actor_type == "agent") & e.public.fill_null(True)
     )
-    fb = wh.table("feedback")
     fb_linked = fb.filter(fb.case_id.notnull())
     feedback = fb_linked.group_by(["source_system", "case_id"]).aggregate(
         feedback_n=fb_linked.count()
     )
-    calls = wh.table("interaction")
     linked = calls.filter(calls.case_id.notnull())
     contacts = linked.group_by(["source_system", "case_id"]).aggregate(
         contacts=linked.count(), visits=linked.count(where=linked.channel == "walk_in")
