@@ -786,7 +786,9 @@ def _bootstrap(
     resamples: int,
     seed: int,
 ) -> tuple[float, float]:
-    """Percentile 95% interval of mean(y)/mean(x) − 1 (or mean(y) − mean(x))."""
+    """Percentile 95% interval of mean(y)/mean(x) − 1 (or mean(y) − mean(x)). The values are
+    sorted first, so the interval does not depend on the order the engine returned the rows."""
+    x, y = np.sort(x), np.sort(y)
     rng = np.random.default_rng(seed)
     out = np.empty(resamples, dtype="float64")
     chunk = max(1, 2_000_000 // max(len(x), len(y)))

@@ -69,6 +69,20 @@ def open_source(path: Path, format: str, stats: ReadStats) -> int:
     return size
 
 
+@dataclass(frozen=True)
+class DirectScan:
+    """A DuckDB table expression that reads the file itself, for readers that can offer one.
+
+    It must yield exactly the rows and values ``read`` would, in file order, every column
+    VARCHAR and without ``_row`` (the engine numbers the rows). Where ``read`` would reject a row
+    or fail, reading it must raise a DuckDB error instead: the engine then falls back to ``read``,
+    which reports the problem properly.
+    """
+
+    sql: str
+    columns: tuple[str, ...]
+
+
 class Reader(Protocol):
     format: str
     suffixes: tuple[str, ...]
