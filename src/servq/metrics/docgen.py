@@ -54,6 +54,9 @@ grain and filter:
   `servq metrics refresh --clear` after one.
 - Business-time facts are kept per calendar (and per the calendar's definition); a new servq
   version with changed fact definitions ignores facts built by the old one.
+- A load that only adds rows updates kept facts case by case (the cases it touched and their
+  customer's other cases of the same category); a load that changes stored rows rebuilds them.
+- On PostgreSQL (docs/postgres.md) nothing is kept: each query computes the facts there.
 
 常用的案件事实（首次回复、状态时长、重开等）按数据版本与日历计算一次并保存；数据一变即自动失效重算。
 

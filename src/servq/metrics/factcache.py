@@ -182,6 +182,9 @@ def cached_facts(
             return wh.ibis.table(entry.table)
         kept = _kept_table(wh, key, current)
         if kept is not None:
+            if entry is not None and entry.fingerprint != current:  # free a stale copy
+                _drop(wh, entry.table, temp=True)
+                del reg.entries[key]
             return wh.ibis.table(kept)
         if persist and build_for is not None:
             updated = _update(wh, key, build_for)
