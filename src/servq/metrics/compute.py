@@ -37,7 +37,15 @@ from servq.errors import ServqError
 from servq.metrics import factcache
 from servq.metrics.catalogue_registry import Catalogue
 from servq.metrics.clockgrid import business_seconds, clock_grid, with_local_time
-from servq.metrics.facts import COSTLY_CASE_COLUMNS, DURATIONS, FACTS, SOURCE_TABLES, SPANS, Span
+from servq.metrics.facts import (
+    COSTLY_CASE_COLUMNS,
+    DURATIONS,
+    FACTS,
+    REPEAT_DAYS,
+    SOURCE_TABLES,
+    SPANS,
+    Span,
+)
 from servq.metrics.model import Measure, MetricSpec
 from servq.warehouse.store import Warehouse
 
@@ -192,7 +200,6 @@ class MetricEngine:
     def __init__(self, wh: Warehouse, catalogue: Catalogue) -> None:
         self.wh = wh
         self.catalogue = catalogue
-        self._keep_facts = False  # refresh_facts: build the facts into the warehouse file
 
     # -- periods and clocks ---------------------------------------------------------------------
     def _source_span(
@@ -227,13 +234,10 @@ class MetricEngine:
         return pd.Timestamp(min(lows)).to_pydatetime(), pd.Timestamp(max(highs)).to_pydatetime()
 
     def _grid(self, calendar: Any, span: tuple[datetime, datetime]) -> ir.Table:
-        return ibis.memtable(self._grid_frame(calendar, span))
-
-    def _grid_frame(self, calendar: Any, span: tuple[datetime, datetime]) -> pd.DataFrame:
         from servq.calendar import BusinessClock
 
         clock = BusinessClock(calendar, span[0], span[1], folders=self._calendar_folders())
-        return clock_grid(clock)
+        return ibis.memtable(clock_grid(clock))
 
     def _calendar_folders(self) -> list[Any]:
         from pathlib import Path
@@ -250,11 +254,10 @@ class MetricEngine:
         reg = factcache.registry(self.wh) if factcache.cacheable(self.wh) else None
         builds = reg.builds if reg else 0
         t = time.perf_counter()
-        self._keep_facts = True
-        try:
-            self.compute(Request(metrics=("full_resolution_time",), calendar=calendar))
-        finally:
-            self._keep_facts = False
+        # a metric that reads the event log, in business time when a calendar is given
+        spec = self.catalogue.get("full_resolution_time")
+        req = Request(metrics=(spec.id,), calendar=calendar)
+        self._facts("case", [spec], req, dict(spec.params), keep=True)
         return {
             "calendar": calendar,
             "built": bool(reg and reg.builds > builds),
@@ -282,11 +285,19 @@ class MetricEngine:
             out = out.sort_values(keys, kind="stable").reset_index(drop=True)
         return out
 
-    def _compute_source(self, source: str, specs: list[MetricSpec], req: Request) -> pd.DataFrame:
-        params: dict[str, float] = {}
-        for s in specs:
-            params.update(s.params)
-        params.update(req.params or {})
+    def _facts(
+        self,
+        source: str,
+        specs: list[MetricSpec],
+        req: Request,
+        params: Mapping[str, float],
+        *,
+        keep: bool = False,
+    ) -> tuple[ir.Table, ir.Table | None, str | None] | None:
+        """The fact rows the metrics of one source read, the clock grid their periods and
+        business durations need (None: none needed) and the zone of periods; None when the
+        source holds no data for a clock. Case facts that read the event log come from the fact
+        cache (built into the warehouse file with ``keep``)."""
         kwargs = _fact_kwargs(source, params)
         zone = self._zone(req)
         business = bool(req.calendar) and any(s.business_time for s in specs)
@@ -295,37 +306,44 @@ class MetricEngine:
         fp = None
         if needed is not None and needed & COSTLY_CASE_COLUMNS and factcache.cacheable(self.wh):
             fp = factcache.fingerprint(self.wh)
-        grid = grid_frame = None
+        grid = None
         if business or (zone not in (None, "UTC") and req.grain is not None):
             span = self._source_span(source, fp)
             if span is None:
-                return self._empty(specs, req)
-            cal = req.calendar if business else _zone_calendar(zone or "UTC")
-            grid_frame = self._grid_frame(cal, span)
-            grid = ibis.memtable(grid_frame)
+                return None
+            grid = self._grid(req.calendar if business else _zone_calendar(zone or "UTC"), span)
         if business and grid is not None and source == "case":
             kwargs["seconds"] = business_seconds(grid)
-        if fp is not None:
-            full = dict(kwargs)
-            clock = ""
-            if business and req.calendar:
-                clock = factcache.calendar_digest(
-                    load_calendar(req.calendar, self._calendar_folders())
-                )
-            t = factcache.cached_facts(
-                self.wh,
-                (source, _fact_kwargs(source, params).get("repeat_days", 7)),
-                lambda: FACTS[source](self.wh, **full),
-                clock,
-                fp,
-                keep=self._keep_facts,
-                clock=req.calendar or "" if business else "",
-                build_for=lambda only: FACTS[source](self.wh, **full, only=only),
-            )
-        else:
+        if fp is None:
             if needed is not None:
                 kwargs["needed"] = needed
-            t = FACTS[source](self.wh, **kwargs)
+            return FACTS[source](self.wh, **kwargs), grid, zone
+        digest = ""  # business-time facts are kept per calendar definition
+        if business and req.calendar:
+            digest = factcache.calendar_digest(
+                load_calendar(req.calendar, self._calendar_folders())
+            )
+        t = factcache.cached_facts(
+            self.wh,
+            _fact_options(source, kwargs),
+            lambda: FACTS[source](self.wh, **kwargs),
+            digest,
+            fp,
+            keep=keep,
+            clock=req.calendar or "" if business else "",
+            build_for=lambda only: FACTS[source](self.wh, **kwargs, only=only),
+        )
+        return t, grid, zone
+
+    def _compute_source(self, source: str, specs: list[MetricSpec], req: Request) -> pd.DataFrame:
+        params: dict[str, float] = {}
+        for s in specs:
+            params.update(s.params)
+        params.update(req.params or {})
+        found = self._facts(source, specs, req, params)
+        if found is None:
+            return self._empty(specs, req)
+        t, grid, zone = found
         for d in req.by:
             if d not in t.columns:
                 raise ServqError(
@@ -672,9 +690,7 @@ def metric_facts(
     if spec.source == "case" and factcache.cacheable(wh):
         # the same facts the metric's query reads, built once for the data (calendar time)
         t = factcache.cached_facts(
-            wh,
-            (spec.source, kwargs.get("repeat_days", 7)),
-            lambda: FACTS[spec.source](wh, **kwargs),
+            wh, _fact_options(spec.source, kwargs), lambda: FACTS[spec.source](wh, **kwargs)
         )
     else:
         t = FACTS[spec.source](wh, **kwargs)
@@ -703,6 +719,11 @@ def _needed_columns(specs: list[MetricSpec], req: Request) -> frozenset[str]:
             if m.time:
                 cols.add(m.time)
     return frozenset(cols)
+
+
+def _fact_options(source: str, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What cached facts of ``source`` depend on besides the data, the code and the clock."""
+    return (source, kwargs.get("repeat_days", REPEAT_DAYS))
 
 
 def _fact_kwargs(source: str, params: Mapping[str, float]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ DURATIONS = {
     "close_seconds": ("created_at", "closed_at"),
 }
 CALL_DURATIONS: dict[str, tuple[str, str]] = {}
+REPEAT_DAYS = 7  # the default window of repeat complaints and repeat contacts
 
 
 # adds column `out` = seconds from column `start` to column `end` (calendar or business time)
@@ -188,7 +189,7 @@ COSTLY_CASE_COLUMNS = (
 def case_facts(
     wh: Warehouse,
     *,
-    repeat_days: int = 7,
+    repeat_days: int = REPEAT_DAYS,
     seconds: Seconds = calendar_seconds,
     needed: frozenset[str] | None = None,
     only: ir.Table | None = None,
@@ -336,7 +337,7 @@ def case_facts(
 
 
 def interaction_facts(
-    wh: Warehouse, *, short_abandon_seconds: float = 5, repeat_days: int = 7
+    wh: Warehouse, *, short_abandon_seconds: float = 5, repeat_days: int = REPEAT_DAYS
 ) -> ir.Table:
     t = wh.table("interaction")
     queue = t.queue_seconds.fill_null(0)
