@@ -15,7 +15,9 @@ does is not staged through Arrow at all; the mapping query reads it with DuckDB'
 ``read_csv`` (see ``CsvReader.scan``) and is materialised once, in file order, so that its
 ``rowid`` numbers the records. Every later step reads that one table. When the target holds no
 row of the profile's source system, no stored key can match: the batch is inserted directly,
-without the join that classifies rows against the stored ones, and so are its derived events.
+without the join that classifies rows against the stored ones. The case events a ticket row
+implies (profile ``events``) are not written at all: the ``case_event`` view computes them from
+the row (``servq.warehouse.events``); they are stored only when a later version replaces the row.
 The file's SHA-256 is computed on a second thread meanwhile.
 """
 
@@ -42,6 +44,7 @@ from servq.errors import SourceError
 from servq.ingest.compile import CompiledQuery, compile_profile, qi, ql
 from servq.ingest.profile import ID_FIELDS, Profile
 from servq.ingest.readers.base import ROW_COLUMN, DirectScan, ReadOptions, ReadStats
+from servq.warehouse import events as implied
 from servq.warehouse.schema import CASE, CASE_EVENT, LINEAGE, SQL_TYPES, Table
 from servq.warehouse.store import Warehouse, utcnow
 
@@ -82,6 +85,11 @@ class IngestResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _storage(table: Table) -> str:
+    """The stored table behind canonical table ``table`` (``case_event`` is a view)."""
+    return implied.STORED if table is CASE_EVENT else table.name
 
 
 def _fault_point(name: str) -> None:
@@ -154,10 +162,10 @@ def _appends_in_memory(con: duckdb.DuckDBPyConnection, cells: int) -> Iterator[N
 
     By default DuckDB writes a large insert to the file as it goes ("optimistic writes"), each
     row group compressed on the way; that costs about 2.5 times the CPU of writing the same rows
-    once at COMMIT (the 3.8 million events of a million tickets: about 5 s against 2 s, for the
-    same file size). The rows then wait in memory, so only a batch estimated to need at most a
-    quarter of DuckDB's memory limit does so (a million tickets with events peak at 1.7 GB); the
-    setting is restored afterwards. Either way the commit is atomic.
+    once at COMMIT (3.8 million stored events: about 5 s against 2 s, for the same file size).
+    The rows then wait in memory, so only a batch estimated to need at most a quarter of
+    DuckDB's memory limit does so; the estimate counts derived events as if every one were
+    stored. The setting is restored afterwards. Either way the commit is atomic.
     """
     switched = False
     try:
@@ -198,6 +206,10 @@ class _Batch:
         self._text_out: pa.Table | None = None
         self.incoming = "_incoming"  # the relation merged into the target (see text_pass)
         self.changed = ""  # the target's rows this batch loaded or updated (see merge)
+        self.updated = ""  # of those, the rows that replaced a stored row (see merge)
+        # a case profile with event rules: the registered id its new case rows carry, so that
+        # their events are implied, not stored (servq.warehouse.events)
+        self.rules_id: str | None = None
 
     # -- staging --------------------------------------------------------------------------------
     def _temp(self, name: str, sql: str, *, view: bool = False) -> None:
@@ -456,7 +468,7 @@ class _Batch:
         where, params = "", []
         if table.key[0] == "source_system":
             where, params = "WHERE source_system = ?", [self.profile.source_system]
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM {qi(table.name)} {where} LIMIT 1)"
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {qi(_storage(table))} {where} LIMIT 1)"
         row = self.con.execute(sql, params).fetchall()[0]
         return bool(row and row[0])
 
@@ -468,6 +480,7 @@ class _Batch:
         or updated.
         """
         data_cols = table.column_names
+        name = qi(_storage(table))
         key = table.key
         version = table.version_column
         keys = ", ".join(qi(k) for k in key)
@@ -496,12 +509,22 @@ class _Batch:
             "flags": "NULLIF(_flags, '')",
         }
         assert tuple(lineage) == tuple(c.name for c in LINEAGE)
-        select = ", ".join([*(qi(c) for c in data_cols), *lineage.values()])
+        columns = [*data_cols, *lineage]
+        exprs = [*(qi(c) for c in data_cols), *lineage.values()]
+        # a new case row implies its events (rule set self.rules_id); a replaced one stores them
+        rules = ql(self.rules_id) if table is CASE and self.rules_id else None
+        if table is CASE:
+            columns.append(implied.RULES_COLUMN)
+            exprs.append("NULL")
+        target = f"{name} ({', '.join(qi(c) for c in columns)})"
         counts = MergeCounts()
+        self.updated = ""
         if not self._may_hold_keys_of_batch(table):
             # no stored row can have a key of this batch: every row is new, no join needed
+            if rules:
+                exprs[-1] = rules
             inserted = self.con.execute(
-                f"INSERT INTO {qi(table.name)} SELECT {select} "
+                f"INSERT INTO {target} SELECT {', '.join(exprs)} "
                 f"FROM (SELECT *, {row_hash} AS _hash FROM {source})"
             ).fetchall()
             counts.loaded = int(inserted[0][0]) if inserted else 0
@@ -518,21 +541,25 @@ class _Batch:
                 SELECT i.*, CASE WHEN t.{qi(key[-1])} IS NULL THEN 'loaded'
                                  WHEN t.row_hash = i._hash THEN 'duplicates'
                                  WHEN {newer} THEN 'updated' ELSE 'stale' END AS _class
-                FROM i LEFT JOIN {qi(table.name)} t ON {join}
+                FROM i LEFT JOIN {name} t ON {join}
                 """,
             )
-            for name, n in self.con.execute(
+            for cls_name, n in self.con.execute(
                 f"SELECT _class, count(*) FROM {cls} GROUP BY 1"
             ).fetchall():
-                setattr(counts, str(name), int(n))
+                setattr(counts, str(cls_name), int(n))
             if counts.updated:
+                self.updated = f"(SELECT * FROM {cls} WHERE _class = 'updated')"
+                if table is CASE:  # the replaced rows' implied events become stored ones
+                    implied.materialize(self.con, self.updated)
                 self.con.execute(
-                    f"DELETE FROM {qi(table.name)} t USING {cls} i "
-                    f"WHERE {join} AND i._class = 'updated'"
+                    f"DELETE FROM {name} t USING {cls} i WHERE {join} AND i._class = 'updated'"
                 )
             if counts.loaded or counts.updated:
+                if rules:
+                    exprs[-1] = f"CASE WHEN _class = 'loaded' THEN {rules} END"
                 self.con.execute(
-                    f"INSERT INTO {qi(table.name)} SELECT {select} FROM {cls} "
+                    f"INSERT INTO {target} SELECT {', '.join(exprs)} FROM {cls} "
                     "WHERE _class IN ('loaded', 'updated')"
                 )
             self.changed = f"(SELECT * FROM {cls} WHERE _class IN ('loaded', 'updated'))"
@@ -541,38 +568,30 @@ class _Batch:
         return counts
 
     def derive_events(self) -> str | None:
-        """Case events from the timestamp columns of changed case rows (profile ``events``)."""
-        if not self.profile.events:
+        """Stored case events from the timestamp columns of updated case rows (profile
+        ``events``). A newly loaded case row implies its events (``implied_events``)."""
+        if not self.profile.events or not self.updated:
             return None
-        # the id is made in each part, where the activity is a constant: case/activity/time
-        # (concat() is cheaper than ||; case_id is never NULL here, target_select fills it)
         parts = []
         for ev in self.profile.events:
-            actor = qi(ev.actor) if ev.actor else "CAST(NULL AS VARCHAR)"
-            status = ql(ev.status) if ev.status else "CAST(NULL AS VARCHAR)"
-            actor_type = ql(ev.actor_type) if ev.actor_type else "CAST(NULL AS VARCHAR)"
-            when = f"strftime({qi(ev.timestamp)}, '%Y-%m-%dT%H:%M:%S.%f')"
-            cols = {
-                "source_system": "source_system",
-                "event_id": f"concat(case_id, {ql('/' + ev.activity + '/')}, {when})",
-                "case_id": "case_id",
-                "activity": ql(ev.activity),
-                "timestamp": qi(ev.timestamp),
-                "actor": actor,
-                "actor_type": actor_type,
-                "lifecycle": "CAST(NULL AS VARCHAR)",
-                "status": status,
-                "public": "CAST(NULL AS BOOLEAN)",
-                "attributes": "CAST(NULL AS VARCHAR)",
-            }
-            assert tuple(cols) == CASE_EVENT.column_names
+            cols = implied.event_columns(ev.model_dump())
             inner = ", ".join(f"{v} AS {qi(k)}" for k, v in cols.items())
             parts.append(
-                f"SELECT {inner}, _row, '' AS _flags FROM {self.changed} AS c "
-                f"WHERE {qi(ev.timestamp)} IS NOT NULL"
+                f"SELECT {inner}, _row, '' AS _flags FROM {self.updated} AS c "
+                f"WHERE {cols['timestamp']} IS NOT NULL"
             )
         self._temp("_ev_in", " UNION ALL ".join(parts), view=True)
         return "_ev_in"
+
+    def implied_events(self, loaded: int) -> int:
+        """How many events the case rows this batch loaded imply (none are stored)."""
+        if not self.rules_id or not loaded:
+            return 0
+        rel = self.changed
+        if self.updated:
+            rel = f"(SELECT * FROM {self.changed} WHERE _class = 'loaded')"
+        sql = implied.count_implied([e.model_dump() for e in self.profile.events], rel)
+        return int(self.con.execute(sql).fetchall()[0][0])
 
     def derive_cases(self, compiled: CompiledQuery) -> str | None:
         """One case row per case id of an event log (profile ``cases``)."""
@@ -690,6 +709,8 @@ def _commit(
     con, profile = b.con, b.profile
     con.execute("BEGIN TRANSACTION")
     try:
+        if profile.events and profile.table is CASE:
+            b.rules_id = implied.register(con, [e.model_dump() for e in profile.events])
         b.write_quarantine(result, stats)
         _fault_point("quarantine")
         counts = b.merge(profile.table, incoming)
@@ -701,9 +722,12 @@ def _commit(
                 f"{counts.stale} row(s) older than the stored version were not applied"
             )
         result.flagged = b.flagged
-        ev = b.derive_events()
-        if ev is not None:
-            result.derived["case_event"] = asdict(b.merge(CASE_EVENT, ev, unique=True))
+        if b.rules_id:
+            n_implied = b.implied_events(counts.loaded)  # before merge() moves b.changed on
+            ev = b.derive_events()
+            derived = MergeCounts() if ev is None else b.merge(CASE_EVENT, ev, unique=True)
+            derived.loaded += n_implied
+            result.derived["case_event"] = asdict(derived)
         cases = b.derive_cases(compiled)
         if cases is not None:
             result.derived["case"] = asdict(b.merge(CASE, cases))

@@ -15,11 +15,12 @@ warehouse file.
 
 **When they are current.** A table is valid for one *fingerprint* of the tables the facts read
 (``case``, ``case_event``, ``feedback``, ``interaction``): per table the row count, the XOR of
-the row hashes and the latest ingest time, plus the warehouse's schema version. Every insert
-and delete, and every row servq writes (ingest, replay, the monitor's live copy: each sets a
-new ``row_hash`` or ``ingested_at``), changes it, so no answer is computed from stale facts. (A
-hand-written ``UPDATE`` that leaves both alone is not seen: ``servq metrics refresh --clear``.)
-Checking it reads three columns (tens of milliseconds per million rows).
+the row hashes and the latest ingest time, plus the warehouse's schema version. For
+``case_event`` that is its stored part: the events a case row implies change with the row.
+Every insert and delete, and every row servq writes (ingest, replay, the monitor's live copy:
+each sets a new ``row_hash`` or ``ingested_at``), changes it, so no answer is computed from
+stale facts. (A hand-written ``UPDATE`` that leaves both alone is not seen: ``servq metrics
+refresh --clear``.) Checking it reads three columns (tens of milliseconds per million rows).
 
 **What a table is for.** The *key* is a digest of the SQL that builds it, so it changes with the
 fact options (``repeat_days``), with the clock (in business time the durations depend on the
@@ -42,9 +43,20 @@ from typing import Any
 import duckdb
 import ibis.expr.types as ir
 
+from servq.warehouse import events
 from servq.warehouse.store import Warehouse, utcnow
 
 FACT_TABLES = ("case", "case_event", "feedback", "interaction")
+
+
+def _stored(wh: Warehouse, version: int) -> tuple[str, ...]:
+    """The stored tables behind ``FACT_TABLES``: from schema version 3, ``case_event`` is a view
+    whose implied events are a function of the ``case`` rows, so its stored part suffices."""
+    if version >= events.SCHEMA_VERSION:
+        return tuple(events.STORED if t == "case_event" else t for t in FACT_TABLES)
+    return FACT_TABLES
+
+
 REGISTRY = "_servq_fact_cache"
 MAX_TEMP_TABLES = 2
 _names = itertools.count(1)
@@ -96,12 +108,13 @@ def _lock(wh: Warehouse) -> threading.Lock:
 def fingerprint(wh: Warehouse) -> tuple[Any, ...]:
     """What the case facts are computed from: per table (count, XOR of row hashes, latest
     ingest time), and the schema version."""
+    version = wh.schema_version()
     parts = " UNION ALL ".join(
         f'SELECT {i} AS i, count(*), bit_xor(row_hash), max(ingested_at) FROM "{name}"'
-        for i, name in enumerate(FACT_TABLES)
+        for i, name in enumerate(_stored(wh, version))
     )
     rows = wh.con.execute(f"SELECT * FROM ({parts}) ORDER BY i").fetchall()
-    return (wh.schema_version(), *(tuple(r[1:]) for r in rows))
+    return (version, *(tuple(r[1:]) for r in rows))
 
 
 def _fp_text(fp: tuple[Any, ...]) -> str:
@@ -306,7 +319,7 @@ def _update(wh: Warehouse, key: str, build_for: Callable[[ir.Table], ir.Table]) 
             wh.con.execute("ROLLBACK")
             return None
         marks = []
-        for i, table in enumerate(FACT_TABLES):
+        for i, table in enumerate(_stored(wh, now[0])):
             count, xor, latest = stored[i + 1]
             marks.append(latest)
             # every row of the old data still there, unchanged: only rows were added
@@ -321,7 +334,7 @@ def _update(wh: Warehouse, key: str, build_for: Callable[[ir.Table], ir.Table]) 
             "CREATE OR REPLACE TEMP TABLE _servq_touched AS "
             "SELECT DISTINCT source_system, case_id FROM ("
             f'SELECT source_system, case_id FROM "case" WHERE {_NEW} UNION ALL '
-            f"SELECT source_system, case_id FROM case_event WHERE {_NEW} UNION ALL "
+            f"SELECT source_system, case_id FROM {_stored(wh, now[0])[1]} WHERE {_NEW} UNION ALL "
             f"SELECT source_system, case_id FROM feedback WHERE case_id IS NOT NULL AND {_NEW} "
             "UNION ALL SELECT source_system, case_id FROM interaction "
             f"WHERE case_id IS NOT NULL AND {_NEW})",

@@ -270,6 +270,24 @@ TABLES: dict[str, Table] = {
 }
 
 
+# Columns servq keeps for itself after the lineage columns of a stored table.
+SYSTEM_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "case": (
+        _c(
+            "event_rules",
+            doc="the rule set (servq.warehouse.events) whose events this case row implies; "
+            "NULL when its events, if any, are stored",
+        ),
+    ),
+}
+
+
 def all_columns(table: Table) -> tuple[Column, ...]:
-    """Data columns followed by lineage columns: the physical column order of the table."""
+    """Data columns followed by lineage columns: what every engine's copy of the table has."""
     return table.columns + LINEAGE
+
+
+def stored_columns(table: Table) -> tuple[Column, ...]:
+    """The physical column order of the table in the embedded warehouse: ``all_columns`` and
+    then servq's own columns (``SYSTEM_COLUMNS``)."""
+    return all_columns(table) + SYSTEM_COLUMNS.get(table.name, ())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from servq.errors import WorkspaceError
-from servq.warehouse.schema import TABLES
+from servq.warehouse.schema import SYSTEM_COLUMNS, TABLES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -126,11 +126,14 @@ class Warehouse:
         return self._ibis
 
     def table(self, name: str) -> ir.Table:
-        """A canonical or system table as an Ibis expression."""
+        """A canonical or system table as an Ibis expression: data and lineage columns, without
+        the columns servq keeps for itself (``SYSTEM_COLUMNS``), as every engine's copy has it."""
         if name not in TABLES and name not in SYSTEM_TABLES:
             known = ", ".join([*TABLES, *SYSTEM_TABLES])
             raise KeyError(f"no table '{name}'; tables: {known}")
-        return self.ibis.table(name)
+        t = self.ibis.table(name)
+        own = [c.name for c in SYSTEM_COLUMNS.get(name, ())]
+        return t.drop(*own) if own else t
 
     def read(self, name: str, **filters: Any) -> pd.DataFrame:
         """A whole table (optionally filtered by equality) as a pandas DataFrame."""
