@@ -163,6 +163,36 @@ def test_an_event_log_that_rebuilds_a_case_keeps_its_implied_events(
     assert _count(ws, "SELECT count(*) FROM case_event") == 9
 
 
+def test_a_log_event_with_an_implied_events_id_replaces_it(ws: Workspace, tmp_path: Path) -> None:
+    ws.ingest(_csv(tmp_path, "v1.csv", V1), "tickets")
+    log = pd.DataFrame(
+        {
+            "event_id": ["T2/closed/2025-03-01T05:00:00.000000", "T2/note"],
+            "ticket_id": ["T2", "T2"],
+            "activity": ["closed", "note"],
+            "timestamp": ["2025-03-01 13:00:00", "2025-03-01 13:30:00"],
+            "actor": ["ops", "ops"],
+        }
+    )
+    r = ws.ingest_frame(log, "case-events")
+    assert (r.loaded, r.updated, r.duplicates) == (1, 1, 0)
+    rows = ws.warehouse.con.execute(
+        "SELECT event_id, actor FROM case_event WHERE case_id = 'T2' ORDER BY event_id"
+    ).fetchall()
+    assert rows == [
+        ("T2/closed/2025-03-01T05:00:00.000000", "ops"),
+        ("T2/created/2025-03-01T02:00:00.000000", None),
+        ("T2/first_reply/2025-03-01T02:30:00.000000", "li"),
+        ("T2/note", "ops"),
+        ("T2/solved/2025-03-01T04:00:00.000000", "li"),
+    ]
+    # only T2 stopped implying its events
+    assert ws.warehouse.con.execute(
+        'SELECT case_id FROM "case" WHERE event_rules IS NULL'
+    ).fetchall() == [("T2",)]
+    assert _count(ws, "SELECT count(*) FROM case_event") == 8
+
+
 def test_a_failed_batch_registers_no_rule_set(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -490,6 +490,9 @@ class _Batch:
                 f"SELECT count(*), count(DISTINCT ({keys})) FROM {incoming}"
             ).fetchall()[0]
         source = incoming
+        if table is CASE_EVENT and not unique:
+            # events from a log: the cases they belong to stop implying theirs (events.release)
+            implied.release(self.con, f"(SELECT DISTINCT source_system, case_id FROM {incoming})")
         if distinct < total:  # the same key twice in one batch: the latest version wins
             order = f"{qi(version)} DESC NULLS LAST, _row DESC" if version else "_row DESC"
             source = f"{incoming}_latest"

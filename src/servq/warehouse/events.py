@@ -91,10 +91,10 @@ def event_columns(rule: Mapping[str, str | None]) -> dict[str, str]:
     return data
 
 
-def event_select(rid: str, rule: Mapping[str, str | None]) -> str:
-    """The events of one rule for the case rows carrying rule set ``rid``: the columns of
-    ``case_event_stored`` in order, data columns as ingest derives them (and the same row hash
-    ingest computes), lineage of the case row."""
+def event_select(rid: str, rule: Mapping[str, str | None], cases: str = "") -> str:
+    """The events of one rule for the case rows carrying rule set ``rid`` (only those keyed in
+    relation ``cases``, if given): the columns of ``case_event_stored`` in order, data columns
+    as ingest derives them (and the same row hash ingest computes), lineage of the case row."""
     data = event_columns(rule)
     row_hash = "CAST(hash(" + ", ".join(data.values()) + ") >> 1 AS BIGINT)"
     lineage = {
@@ -106,8 +106,13 @@ def event_select(rid: str, rule: Mapping[str, str | None]) -> str:
     }
     assert tuple(lineage) == tuple(c.name for c in LINEAGE)
     cols = ", ".join(f"{v} AS {_qi(k)}" for k, v in {**data, **lineage}.items())
+    only = (
+        f" SEMI JOIN {cases} k ON c.source_system = k.source_system AND c.case_id = k.case_id"
+        if cases
+        else ""
+    )
     return (
-        f'SELECT {cols} FROM "case" WHERE {RULES_COLUMN} = {_ql(rid)} '
+        f'SELECT {cols} FROM "case" c{only} WHERE {RULES_COLUMN} = {_ql(rid)} '
         f"AND {data['timestamp']} IS NOT NULL"
     )
 
@@ -152,10 +157,23 @@ def count_implied(rules: Sequence[Mapping[str, Any]], relation: str) -> str:
 def materialize(con: duckdb.DuckDBPyConnection, cases: str) -> int:
     """Store the implied events of the case rows keyed in relation ``cases`` (columns
     ``source_system``, ``case_id``), before those rows are replaced. Returns the rows stored."""
-    if not _registered(con):
+    # the key filter goes into each part, before the event columns are computed
+    parts = [event_select(rid, rule, cases) for rid, rules in _registered(con) for rule in rules]
+    if not parts:
         return 0
-    out = con.execute(
-        f"INSERT INTO {STORED} SELECT e.* FROM {IMPLIED} e "
-        f"SEMI JOIN {cases} k ON e.source_system = k.source_system AND e.case_id = k.case_id"
-    ).fetchall()
+    out = con.execute(f"INSERT INTO {STORED} {' UNION ALL '.join(parts)}").fetchall()
     return int(out[0][0]) if out else 0
+
+
+def release(con: duckdb.DuckDBPyConnection, cases: str) -> int:
+    """Store the implied events of the case rows keyed in ``cases`` and stop implying them: an
+    event log about the same cases is then merged against every event of theirs (an event it
+    brings with an implied event's id updates that event instead of doubling it)."""
+    stored = materialize(con, cases)
+    if stored:
+        con.execute(
+            f'UPDATE "case" c SET {RULES_COLUMN} = NULL FROM {cases} k '
+            "WHERE c.source_system = k.source_system AND c.case_id = k.case_id "
+            f"AND c.{RULES_COLUMN} IS NOT NULL"
+        )
+    return stored
