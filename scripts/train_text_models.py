@@ -261,8 +261,10 @@ def timed(label: str, t0: float) -> None:
 # Chinese
 
 
-def train_zh(data: Path, out: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
+def zh_data(data: Path) -> dict[str, Any]:
+    """The Chinese sets, the ChnSentiCorp split (``tr``, ``va``, ``te``: row positions) and, per
+    training set, the mask of near-duplicates of a validation or test review with the rules that
+    found them (``dup_chn``/``rules_chn``, ``dup_shop``/``rules_shop``, ``dup_service``)."""
     chn = load_chnsenticorp(data)
     shop = load_shopping(data)
     service = load_tsv(MODELS / "train_service_zh.tsv")
@@ -271,6 +273,28 @@ def train_zh(data: Path, out: Path) -> dict[str, Any]:
     dup_chn, rules_chn = near_duplicates(chn["text"].iloc[tr].tolist(), protected)
     dup_shop, rules_shop = near_duplicates(shop["text"].tolist(), protected)
     dup_service, _ = near_duplicates(service["text"].tolist(), protected)
+    return dict(
+        chn=chn,
+        shop=shop,
+        service=service,
+        tr=tr,
+        va=va,
+        te=te,
+        dup_chn=dup_chn,
+        rules_chn=rules_chn,
+        dup_shop=dup_shop,
+        rules_shop=rules_shop,
+        dup_service=dup_service,
+    )
+
+
+def train_zh(data: Path, out: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    d = zh_data(data)
+    chn, shop, service = d["chn"], d["shop"], d["service"]
+    tr, va, te = d["tr"], d["va"], d["te"]
+    dup_chn, rules_chn, dup_service = d["dup_chn"], d["rules_chn"], d["dup_service"]
+    dup_shop, rules_shop = d["dup_shop"], d["rules_shop"]
     print("== Chinese sentiment (ChnSentiCorp-htl + online-shopping-10cats)")
     print(
         f"ChnSentiCorp: {len(chn)} non-empty reviews -> train {len(tr)}, validation {len(va)}, "
