@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from servq.ingest.profile import FieldSpec, Profile
 from servq.warehouse.schema import CASE, TABLES, Column, Table
+from servq.warehouse.sql import qi, ql
 
 BOOL_TRUE = ("true", "t", "1", "yes", "y", "是", "真")
 BOOL_FALSE = ("false", "f", "0", "no", "n", "否", "假")
@@ -34,16 +35,6 @@ _OFFSET_LIKE = ("%Z", "%z", "%+__:__", "%-__:__", "%+____", "%-____")
 _OFFSET_RE = "(?s)(?:[Zz]|[+-]..:..|[+-]....)$"
 # what DuckDB's trim() strips: the Unicode space separators (category Zs), nothing else
 _TRIMMED = (0x20, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000)
-
-
-def qi(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def ql(value: str) -> str:
-    """Quote a string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _one_of(expr: str, values: tuple[str, ...] | list[str]) -> str:

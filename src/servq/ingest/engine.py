@@ -41,11 +41,12 @@ import duckdb
 import pyarrow as pa
 
 from servq.errors import SourceError
-from servq.ingest.compile import CompiledQuery, compile_profile, qi, ql
+from servq.ingest.compile import CompiledQuery, compile_profile
 from servq.ingest.profile import ID_FIELDS, Profile
 from servq.ingest.readers.base import ROW_COLUMN, DirectScan, ReadOptions, ReadStats
 from servq.warehouse import events as implied
 from servq.warehouse.schema import CASE, CASE_EVENT, LINEAGE, SQL_TYPES, Table
+from servq.warehouse.sql import qi, ql, row_hash_sql
 from servq.warehouse.store import Warehouse, utcnow
 
 Progress = Callable[[int, int], None]
@@ -501,9 +502,7 @@ class _Batch:
                 f"SELECT * FROM {incoming} "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1",
             )
-        # hash() is DuckDB's 64-bit row hash: a collision would have to hit two versions of the
-        # same key, and a hash change across DuckDB releases only re-writes identical rows once
-        row_hash = "CAST(hash(" + ", ".join(qi(c) for c in data_cols) + ") >> 1 AS BIGINT)"
+        row_hash = row_hash_sql(qi(c) for c in data_cols)
         lineage = {
             "source": ql(self.source),
             "batch_id": ql(self.batch_id),

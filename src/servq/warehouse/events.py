@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from servq.warehouse.schema import CASE, CASE_EVENT, LINEAGE
+from servq.warehouse.sql import qi, ql, row_hash_sql
 from servq.warehouse.store import utcnow
 
 VIEW = "case_event"
@@ -36,14 +37,6 @@ RULES_COLUMN = "event_rules"
 RULE_FIELDS = ("activity", "timestamp", "actor", "status", "actor_type")
 # the first schema version with implied events (migration 0003)
 SCHEMA_VERSION = 3
-
-
-def _qi(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _ql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def normalise(rules: Iterable[Mapping[str, Any]]) -> list[dict[str, str | None]]:
@@ -70,20 +63,20 @@ def rules_id(rules: Sequence[Mapping[str, Any]]) -> str:
 def event_columns(rule: Mapping[str, str | None]) -> dict[str, str]:
     """The data columns of ``case_event`` as SQL over a case row, for one rule: the event id is
     ``case_id/activity/time`` with the time to the microsecond."""
-    ts = _qi(str(rule["timestamp"]))
+    ts = qi(str(rule["timestamp"]))
     text = "CAST(NULL AS VARCHAR)"
     when = f"strftime({ts}, '%Y-%m-%dT%H:%M:%S.%f')"
     # concat() is cheaper than ||; case_id is never NULL on a stored case row
     data = {
         "source_system": "source_system",
-        "event_id": f"concat(case_id, {_ql('/' + str(rule['activity']) + '/')}, {when})",
+        "event_id": f"concat(case_id, {ql('/' + str(rule['activity']) + '/')}, {when})",
         "case_id": "case_id",
-        "activity": _ql(str(rule["activity"])),
+        "activity": ql(str(rule["activity"])),
         "timestamp": ts,
-        "actor": _qi(str(rule["actor"])) if rule["actor"] else text,
-        "actor_type": _ql(str(rule["actor_type"])) if rule["actor_type"] else text,
+        "actor": qi(str(rule["actor"])) if rule["actor"] else text,
+        "actor_type": ql(str(rule["actor_type"])) if rule["actor_type"] else text,
         "lifecycle": text,
-        "status": _ql(str(rule["status"])) if rule["status"] else text,
+        "status": ql(str(rule["status"])) if rule["status"] else text,
         "public": "CAST(NULL AS BOOLEAN)",
         "attributes": text,
     }
@@ -96,7 +89,7 @@ def event_select(rid: str, rule: Mapping[str, str | None], cases: str = "") -> s
     relation ``cases``, if given): the columns of ``case_event_stored`` in order, data columns
     as ingest derives them (and the same row hash ingest computes), lineage of the case row."""
     data = event_columns(rule)
-    row_hash = "CAST(hash(" + ", ".join(data.values()) + ") >> 1 AS BIGINT)"
+    row_hash = row_hash_sql(data.values())
     lineage = {
         "source": "source",
         "batch_id": "batch_id",
@@ -105,14 +98,14 @@ def event_select(rid: str, rule: Mapping[str, str | None], cases: str = "") -> s
         "flags": "CAST(NULL AS VARCHAR)",
     }
     assert tuple(lineage) == tuple(c.name for c in LINEAGE)
-    cols = ", ".join(f"{v} AS {_qi(k)}" for k, v in {**data, **lineage}.items())
+    cols = ", ".join(f"{v} AS {qi(k)}" for k, v in {**data, **lineage}.items())
     only = (
         f" SEMI JOIN {cases} k ON c.source_system = k.source_system AND c.case_id = k.case_id"
         if cases
         else ""
     )
     return (
-        f'SELECT {cols} FROM "case" c{only} WHERE {RULES_COLUMN} = {_ql(rid)} '
+        f'SELECT {cols} FROM "case" c{only} WHERE {RULES_COLUMN} = {ql(rid)} '
         f"AND {data['timestamp']} IS NOT NULL"
     )
 
@@ -150,7 +143,7 @@ def register(con: duckdb.DuckDBPyConnection, rules: Sequence[Mapping[str, Any]])
 
 def count_implied(rules: Sequence[Mapping[str, Any]], relation: str) -> str:
     """SQL counting the events ``rules`` imply for the case rows of ``relation``."""
-    counts = " + ".join(f"count({_qi(str(r['timestamp']))})" for r in normalise(rules))
+    counts = " + ".join(f"count({qi(str(r['timestamp']))})" for r in normalise(rules))
     return f"SELECT {counts or '0'} FROM {relation}"
 
 

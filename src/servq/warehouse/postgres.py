@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from servq.errors import WorkspaceError
 from servq.warehouse.schema import SQL_TYPES, TABLES, all_columns
+from servq.warehouse.sql import qi
 from servq.warehouse.store import SYSTEM_TABLES
 
 if TYPE_CHECKING:
@@ -273,10 +274,6 @@ def _columns(duck: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str]
     return out
 
 
-def _duck_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _create_sql(schema: str, name: str, columns: list[tuple[str, str]]) -> sql.Composed:
     defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(col), sql.SQL(pg_type)) for col, pg_type in columns
@@ -350,7 +347,7 @@ def copy_to_postgres(
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, name)))
                 cur.execute(_create_sql(schema, name, columns))
                 names = [c for c, _ in columns]
-                select = f"SELECT {', '.join(map(_duck_ident, names))} FROM {_duck_ident(name)}"
+                select = f"SELECT {', '.join(map(qi, names))} FROM {qi(name)}"
                 copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')").format(
                     sql.Identifier(schema, name),
                     sql.SQL(", ").join(sql.Identifier(c) for c in names),
