@@ -9,45 +9,17 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from metrics_helpers import LOG_T1, load_status_log
 
 import servq
 from servq.metrics import factcache
 
-# one ticket, its status log: new 09:00–09:10, open 09:10–09:40, on hold 09:40–10:40,
-# open 10:40–10:45, pending 10:45–11:00, open 11:00–11:30, solved 11:30 (UTC)
-LOG_T1 = [
-    ("2025-03-03T09:00:00Z", "created", "customer", "new"),
-    ("2025-03-03T09:10:00Z", "agent_replied", "agent", "open"),
-    ("2025-03-03T09:40:00Z", "status_changed", "agent", "on_hold"),
-    ("2025-03-03T10:40:00Z", "customer_replied", "customer", "open"),
-    ("2025-03-03T10:45:00Z", "agent_replied", "agent", "pending"),
-    ("2025-03-03T11:00:00Z", "customer_replied", "customer", "open"),
-    ("2025-03-03T11:20:00Z", "agent_replied", "agent", None),
-    ("2025-03-03T11:30:00Z", "solved", "agent", "solved"),
-]
 # a second ticket: new 02:00–02:05, open 02:05–02:20, solved 02:20: 20 minutes of work
 LOG_T2 = [
     ("2025-03-04T02:00:00Z", "created", "customer", "new"),
     ("2025-03-04T02:05:00Z", "agent_replied", "agent", "open"),
     ("2025-03-04T02:20:00Z", "solved", "agent", "solved"),
 ]
-
-
-def _load(ws: servq.Workspace, ticket: str, log: list[tuple[str, str, str, str | None]]) -> None:
-    ws.ingest_frame(pd.DataFrame({"ticket_id": [ticket], "created_at": [log[0][0]]}), "tickets")
-    ws.ingest_frame(
-        pd.DataFrame(
-            {
-                "ticket_id": [ticket] * len(log),
-                "timestamp": [x[0] for x in log],
-                "activity": [x[1] for x in log],
-                "actor_type": [x[2] for x in log],
-                "status": [x[3] for x in log],
-                "public": ["true"] * len(log),
-            }
-        ),
-        "case-events",
-    )
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,7 +30,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_facts_are_built_once_and_rebuilt_when_data_arrives(tmp_path: Path) -> None:
     with servq.open_workspace(tmp_path / "ws") as ws:
-        _load(ws, "T1", LOG_T1)
+        load_status_log(ws, "T1", LOG_T1)
         reg = factcache.registry(ws.warehouse)
         first = ws.metrics(["agent_work_time", "on_hold_time"]).iloc[0]
         # 10 + 30 + 5 + 30 minutes new/open; 60 minutes on hold
@@ -71,14 +43,14 @@ def test_facts_are_built_once_and_rebuilt_when_data_arrives(tmp_path: Path) -> N
         # a reading query keeps nothing in the warehouse file
         assert factcache.kept(ws.warehouse) == []
 
-        _load(ws, "T2", LOG_T2)
+        load_status_log(ws, "T2", LOG_T2)
         second = ws.metrics(["agent_work_time", "on_hold_time"]).iloc[0]
         assert reg.builds == 2
         assert second.agent_work_time == (75 + 20) * 60 / 2
         assert second.on_hold_time == 60 * 60 / 2  # T2 has a status log and no hold: 0
 
         # loading the same rows again changes nothing: the facts stay current
-        _load(ws, "T2", LOG_T2)
+        load_status_log(ws, "T2", LOG_T2)
         ws.metrics(["agent_work_time"])
         assert reg.builds == 2
 
@@ -86,8 +58,8 @@ def test_facts_are_built_once_and_rebuilt_when_data_arrives(tmp_path: Path) -> N
 def test_refresh_keeps_the_facts_for_later_processes(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     with servq.open_workspace(root) as ws:
-        _load(ws, "T1", LOG_T1)
-        _load(ws, "T2", LOG_T2)
+        load_status_log(ws, "T1", LOG_T1)
+        load_status_log(ws, "T2", LOG_T2)
 
     done = _cli("metrics", "refresh", "--json", "-w", str(root))
     assert done.returncode == 0, done.stderr
@@ -107,7 +79,7 @@ def test_refresh_keeps_the_facts_for_later_processes(tmp_path: Path) -> None:
 
     # new data: the load brings the kept facts up to date, case by case
     with servq.open_workspace(root) as ws:
-        _load(
+        load_status_log(
             ws,
             "T3",
             [
@@ -146,8 +118,8 @@ def test_refresh_keeps_the_facts_for_later_processes(tmp_path: Path) -> None:
 def test_business_time_facts_are_kept_apart_from_calendar_time(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     with servq.open_workspace(root) as ws:
-        _load(ws, "T1", LOG_T1)
-        _load(ws, "T2", LOG_T2)
+        load_status_log(ws, "T1", LOG_T1)
+        load_status_log(ws, "T2", LOG_T2)
         fresh = ws.metrics(["agent_work_time"], calendar="cn-office").iloc[0]
     done = _cli("metrics", "refresh", "--calendar", "cn-office", "--json", "-w", str(root))
     assert done.returncode == 0, done.stderr
@@ -229,8 +201,8 @@ def test_kept_facts_follow_new_loads_case_by_case(tmp_path: Path) -> None:
 def test_kept_facts_are_rebuilt_when_stored_rows_change(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     with servq.open_workspace(root) as ws:
-        _load(ws, "T1", LOG_T1)
-        _load(ws, "T2", LOG_T2)
+        load_status_log(ws, "T1", LOG_T1)
+        load_status_log(ws, "T2", LOG_T2)
         ws.refresh_facts()
         reg = factcache.registry(ws.warehouse)
         builds = reg.builds

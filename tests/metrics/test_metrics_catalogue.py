@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from metrics_helpers import LOG_T1, load_status_log
 
 import servq
 from servq.errors import DefinitionError
@@ -160,33 +161,7 @@ def test_cli_compute_json_without_by_gives_one_row(tmp_path: Path) -> None:
 
 def test_status_log_durations_and_next_reply(tmp_path: Path) -> None:
     with servq.open_workspace(tmp_path / "ws") as ws:
-        ws.ingest_frame(
-            pd.DataFrame({"ticket_id": ["T1"], "created_at": ["2025-03-03T09:00:00Z"]}),
-            "tickets",
-        )
-        log = [
-            ("2025-03-03T09:00:00Z", "created", "customer", "new"),
-            ("2025-03-03T09:10:00Z", "agent_replied", "agent", "open"),
-            ("2025-03-03T09:40:00Z", "status_changed", "agent", "on_hold"),
-            ("2025-03-03T10:40:00Z", "customer_replied", "customer", "open"),
-            ("2025-03-03T10:45:00Z", "agent_replied", "agent", "pending"),
-            ("2025-03-03T11:00:00Z", "customer_replied", "customer", "open"),
-            ("2025-03-03T11:20:00Z", "agent_replied", "agent", None),
-            ("2025-03-03T11:30:00Z", "solved", "agent", "solved"),
-        ]
-        ws.ingest_frame(
-            pd.DataFrame(
-                {
-                    "ticket_id": ["T1"] * len(log),
-                    "timestamp": [x[0] for x in log],
-                    "activity": [x[1] for x in log],
-                    "actor_type": [x[2] for x in log],
-                    "status": [x[3] for x in log],
-                    "public": ["true"] * len(log),
-                }
-            ),
-            "case-events",
-        )
+        load_status_log(ws, "T1", LOG_T1)
         got = ws.metrics(
             [
                 "requester_wait_time",
