@@ -114,6 +114,20 @@ def test_cli_analyze_reads_gbk_and_keeps_the_order(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "no column 'comment'" in bad.output
 
 
+def test_cli_analyze_table_shows_scores_to_three_decimals(tmp_path: Path) -> None:
+    path = write_feedback(tmp_path / "fb.csv", encoding="utf-8")
+    as_json = runner.invoke(
+        app, ["text", "analyze", str(path), "--column", "text", "--format", "json"]
+    )
+    score = json.loads(as_json.output)[0]["sentiment_score"]
+    assert len(str(score)) > 6  # json keeps every digit
+    wide = {"COLUMNS": "400"}
+    table = runner.invoke(app, ["text", "analyze", str(path), "--column", "text"], env=wide)
+    assert table.exit_code == 0, table.output
+    assert f" {score:.3f} " in table.output
+    assert str(score) not in table.output
+
+
 def test_cli_train_reports_and_saves_a_model(tmp_path: Path) -> None:
     data = tmp_path / "labelled.csv"
     good = ["服务很好", "态度很好", "非常满意", "速度很快", "很专业", "解决得很好"] * 4

@@ -59,7 +59,7 @@ def _emit(frame: pd.DataFrame, fmt: str, output: Path | None, title: str) -> Non
         for col in frame.columns:
             table.add_column(str(col), overflow="fold")
         for row in frame.itertuples(index=False):
-            table.add_row(*("" if _missing(v) else str(v) for v in row))
+            table.add_row(*(_cell(v) for v in row))
         Console().print(table)
         return
     if output is not None:
@@ -70,6 +70,16 @@ def _emit(frame: pd.DataFrame, fmt: str, output: Path | None, title: str) -> Non
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _cell(value: Any) -> str:
+    """A table cell: empty for a missing value, scores to three decimals (csv and json keep
+    every digit)."""
+    if _missing(value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
 
 
 @text_app.command("analyze")
