@@ -21,6 +21,7 @@ Banking77: trained on its train split, evaluated on its test split.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 import unicodedata
@@ -48,6 +49,9 @@ from servq.text.sentiment import (  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 MODELS = REPO / "src" / "servq" / "text" / "models"
+#: held-out service texts (``text<TAB>label<TAB>domain``), never trained on: their near-duplicates
+#: are removed from every training set, and each model is scored on them once, at the end
+SERVICE_EVAL = REPO / "tests" / "text" / "data"
 
 SPLIT_SEED = 20250
 SHINGLE = 4
@@ -110,6 +114,24 @@ def load_tsv(path: Path) -> pd.DataFrame:
         label, _, text = line.partition("\t")
         rows.append((label.strip(), text.strip()))
     return pd.DataFrame(rows, columns=["label", "text"])
+
+
+def load_service_eval(lang: str) -> pd.DataFrame:
+    """The held-out service texts of one language: ``text``, ``label``, ``domain``."""
+    path = SERVICE_EVAL / f"service_eval_{lang}.tsv"
+    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, encoding="utf-8")
+
+
+def service_eval_report(model: TextClassifier, lang: str) -> EvalReport:
+    """Score ``model`` on the held-out service texts; print accuracy overall and by domain."""
+    ev = load_service_eval(lang)
+    pred = model.predict(ev["text"].tolist())
+    report = evaluate_predictions(ev["label"].tolist(), pred)
+    print_report(f"held-out service texts ({lang}, {len(ev)}, written for servq)", report)
+    right = pd.Series(np.asarray(pred) == ev["label"].to_numpy(), index=ev["domain"])
+    by_domain = right.groupby(level=0).mean().round(2).to_dict()
+    print(f"by domain: {by_domain}")
+    return report
 
 
 def load_lexicon(path: Path) -> dict[str, int]:
@@ -270,6 +292,7 @@ def zh_data(data: Path) -> dict[str, Any]:
     service = load_tsv(MODELS / "train_service_zh.tsv")
     tr, va, te = split_three(chn["label"].tolist(), (0.15, 0.15), SPLIT_SEED)
     protected = chn["text"].iloc[np.concatenate([va, te])].tolist()
+    protected += load_service_eval("zh")["text"].tolist()
     dup_chn, rules_chn = near_duplicates(chn["text"].iloc[tr].tolist(), protected)
     dup_shop, rules_shop = near_duplicates(shop["text"].tolist(), protected)
     dup_service, _ = near_duplicates(service["text"].tolist(), protected)
@@ -364,6 +387,7 @@ def train_zh(data: Path, out: Path) -> dict[str, Any]:
         "zh_band": band,
         "zh_size": path.stat().st_size,
         "zh_three_way": three,
+        "zh_service": service_eval_report(shipped, "zh").to_dict(),
     }
     snow = snownlp_report(test_texts, test_labels)
     if snow is not None:
@@ -421,6 +445,8 @@ def train_en(data: Path, out: Path) -> dict[str, Any]:
     folder = data / "en-yelp-labelled-sentences"
     imdb = load_sentences(folder / "imdb_labelled.txt")
     hand = load_tsv(MODELS / "train_service_en.tsv")
+    dup_hand, _ = near_duplicates(hand["text"].tolist(), load_service_eval("en")["text"].tolist())
+    hand = hand[~dup_hand].reset_index(drop=True)
     lexicon = load_lexicon(MODELS / "lexicon_en.tsv")
     lex_rows = pd.DataFrame(
         {
@@ -437,7 +463,8 @@ def train_en(data: Path, out: Path) -> dict[str, Any]:
     )
     print("\n== English sentiment (IMDB sentences + hand-written sentences + lexicon)")
     print(
-        f"training: {len(imdb)} IMDB sentences, {len(hand)} hand-written sentences, "
+        f"training: {len(imdb)} IMDB sentences, {len(hand)} hand-written sentences "
+        f"({int(dup_hand.sum())} near-duplicates of held-out service texts left out), "
         f"{len(lex_rows)} lexicon words (weight 0.3 each); test: {len(test)} Yelp and Amazon "
         "sentences, never used in training"
     )
@@ -506,9 +533,11 @@ def train_en(data: Path, out: Path) -> dict[str, Any]:
     print(f"accuracy by source: {by_source}")
     three = three_way(shipped, test["text"].tolist(), test["label"].tolist(), band)
     print(three)
+    service = service_eval_report(shipped, "en")
     timed("English", t0)
     return {
         "en_test": report.to_dict(),
+        "en_service": service.to_dict(),
         "en_by_source": by_source,
         "en_band": band,
         "en_size": path.stat().st_size,
