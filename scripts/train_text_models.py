@@ -2,9 +2,10 @@
 
     .venv/bin/python scripts/train_text_models.py [--data DIR] [--out DIR] [--only zh,en,banking77]
 
-Writes ``src/servq/text/models/{sentiment_zh,sentiment_en,intent_banking77_en}.npz`` and prints
-the figures that docs/text-models.md quotes. Every choice (C, neutral band) is made on a
-validation split; test figures are printed once, at the end of each section.
+Writes ``src/servq/text/models/{sentiment_zh,sentiment_en,opinion_zh,opinion_en,
+intent_banking77_en}.npz`` and prints the figures that docs/text-models.md quotes. Every
+choice (C, neutral band) is made on a validation split; test figures are printed once, at the
+end of each section.
 
 Chinese: ChnSentiCorp (hotel reviews) is split 70/15/15 into train/validation/test with seed 20250.
 The training set is ChnSentiCorp-train plus the online-shopping reviews (10 categories), minus
@@ -14,6 +15,13 @@ hand-written service sentences in ``servq/text/models/train_service_zh.tsv``.
 English: trained on the IMDB sentences, the hand-written service sentences
 (``train_service_en.tsv``) and the hand-written opinion lexicon (``lexicon_en.tsv``), never on
 the Yelp or Amazon sentences, which are the test set.
+
+Opinion (zh, en): hand-written neutral texts (``train_neutral_{zh,en}.tsv``: questions, requests,
+facts, agent notes) against the hand-written service sentences and public reviews; it decides
+when ``predict_sentiment`` says ``neutral``.
+
+Held-out service texts (``tests/text/data/service_eval_*.tsv``) are never trained on: their
+near-duplicates are removed from every training set, and each model is scored on them.
 
 Banking77: trained on its train split, evaluated on its test split.
 """
@@ -39,6 +47,8 @@ sys.path.insert(0, str(REPO / "src"))
 from servq.text.features import FeatureSpec  # noqa: E402
 from servq.text.sentiment import (  # noqa: E402
     NEGATIVE,
+    NEUTRAL,
+    OPINION,
     POSITIVE,
     EvalReport,
     TextClassifier,
@@ -546,6 +556,119 @@ def train_en(data: Path, out: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# opinion or neutral
+
+
+def opinion_material(data: Path, lang: str) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSpec]:
+    """Training texts for the opinion model of ``lang`` (``text``, ``label``: neutral or
+    opinion, ``source``) and the public opinion texts it is checked on, with the feature spec
+    of that language's sentiment model (so both read a text in one pass).
+
+    Neutral: the hand-written ``train_neutral_{lang}.tsv``. Opinion: the hand-written service
+    sentences and, so that long reviews count as opinions too, public reviews: for Chinese 2,000
+    drawn (seed 20250) from ChnSentiCorp-train and the online-shopping set after the
+    near-duplicate removal of ``zh_data``; for English the IMDB sentences. Near-duplicates of
+    the held-out service texts (neutral or not) are left out. The public check texts are the
+    ChnSentiCorp test split or the Yelp and Amazon sentences, never trained on."""
+    held_out = pd.concat([load_service_eval(lang), load_service_eval(f"neutral_{lang}")])
+    neutral = load_tsv(MODELS / f"train_neutral_{lang}.tsv").assign(source="neutral")
+    hand = load_tsv(MODELS / f"train_service_{lang}.tsv").assign(source="hand")
+    if lang == "zh":
+        d = zh_data(data)
+        chn, shop = d["chn"], d["shop"]
+        reviews = pd.concat(
+            [chn.iloc[d["tr"]][~d["dup_chn"]], shop[~d["dup_shop"]][["text", "label"]]]
+        )
+        reviews = reviews.sample(n=2000, random_state=SPLIT_SEED).assign(source="reviews")
+        check = chn.iloc[d["te"]].assign(source="ChnSentiCorp test")
+        spec = FeatureSpec(n_buckets=1 << 20, char_ngrams=(1, 3), binary=True)
+    else:
+        folder = data / "en-yelp-labelled-sentences"
+        reviews = load_sentences(folder / "imdb_labelled.txt").assign(source="reviews")
+        check = pd.concat(
+            [
+                load_sentences(folder / "yelp_labelled.txt"),
+                load_sentences(folder / "amazon_cells_labelled.txt"),
+            ]
+        ).assign(source="Yelp + Amazon")
+        spec = en_spec(load_lexicon(MODELS / "lexicon_en.tsv"))
+    train = pd.concat([neutral, hand, reviews], ignore_index=True)
+    dup, _ = near_duplicates(train["text"].tolist(), held_out["text"].tolist())
+    train = train[~dup].reset_index(drop=True)
+    train["label"] = np.where(train["source"] == "neutral", NEUTRAL, OPINION)
+    return train, check, spec
+
+
+def train_opinion(data: Path, out: Path, lang: str) -> dict[str, Any]:
+    """The opinion model of ``lang``: C chosen by 5-fold cross-validation (log-loss of the
+    out-of-fold predictions), classes weighted to balance, the gate at 0.5; then held-out
+    figures: how many neutral service texts it calls neutral, and how many opinion texts
+    (service and public) it wrongly calls neutral."""
+    t0 = time.perf_counter()
+    train, check, spec = opinion_material(data, lang)
+    counts = train["source"].value_counts().to_dict()
+    print(f"\n== Opinion or neutral ({lang}): training {len(train)} texts {counts}")
+    y = train["label"].to_numpy()
+    fold = np.random.default_rng(SPLIT_SEED).permutation(len(train)) % 5
+    best: tuple[float, float] | None = None
+    for c in (1.0, 3.0, 10.0, 30.0, 100.0):
+        oof = np.zeros(len(train))
+        for f in range(5):
+            part = train[fold != f]
+            model = train_classifier(
+                part["text"].tolist(),
+                part["label"].tolist(),
+                lang=lang,
+                spec=spec,
+                C=c,
+                class_weight="balanced",
+            )
+            held = train[fold == f]["text"].tolist()
+            oof[fold == f] = model.predict_proba(held)[:, model.labels.index(OPINION)]
+        truth = y == OPINION
+        q = np.clip(np.where(truth, oof, 1 - oof), 1e-9, 1.0)
+        loss = float(-np.log(q).mean())
+        right = (oof >= 0.5) == truth
+        print(
+            f"  5-fold CV, C {c:>4}: neutral right {right[~truth].mean():.4f}, opinion right "
+            f"{right[truth].mean():.4f}, log-loss {loss:.4f}"
+        )
+        if best is None or loss < best[0] - 1e-12:
+            best = (loss, c)
+    assert best is not None
+    print(f"chosen: C {best[1]}")
+    model = train_classifier(
+        train["text"].tolist(),
+        train["label"].tolist(),
+        lang=lang,
+        spec=spec,
+        C=best[1],
+        class_weight="balanced",
+        meta={
+            "name": f"opinion-{lang}",
+            "gate": 0.5,
+            "trained_on": f"hand-written neutral {lang} texts against hand-written service "
+            "sentences and public reviews",
+            "cv_logloss": round(best[0], 4),
+        },
+    )
+    path = model.save(out / f"opinion_{lang}.npz", dtype="float16")
+    shipped = TextClassifier.load(path)
+    result: dict[str, Any] = {}
+    for name, texts, want in (
+        ("held-out neutral service texts", load_service_eval(f"neutral_{lang}")["text"], NEUTRAL),
+        ("held-out opinion service texts", load_service_eval(lang)["text"], OPINION),
+        (f"{check['source'].iloc[0]} (opinions)", check["text"], OPINION),
+    ):
+        got = shipped.predict(texts.tolist())
+        share = float(np.mean(np.asarray(got) == want))
+        print(f"  {name} ({len(texts)}): called {want} {share:.4f}")
+        result[f"opinion_{lang}_{want}_{len(texts)}"] = round(share, 4)
+    timed(f"opinion {lang}", t0)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
 # banking77
 
 
@@ -603,7 +726,7 @@ def bench(data: Path) -> None:
 
     importlib.reload(sentiment)
     print("\n== Speed (one process, one core)")
-    for name in ("sentiment-zh", "sentiment-en", "intent-banking77"):
+    for name in sentiment.MODELS:
         sentiment.load_model.cache_clear()
         t = time.perf_counter()
         sentiment.load_model(name)
@@ -631,7 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     parser.add_argument("--out", type=Path, default=MODELS, help="where the models go")
     parser.add_argument(
-        "--only", default="zh,en,banking77,bench", help="comma-separated: zh,en,banking77,bench"
+        "--only",
+        default="zh,en,opinion,banking77,bench",
+        help="comma-separated: zh,en,opinion,banking77,bench",
     )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -643,6 +768,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary.update(train_zh(args.data, args.out))
     if "en" in todo:
         summary.update(train_en(args.data, args.out))
+    if "opinion" in todo:
+        for lang in ("zh", "en"):
+            summary.update(train_opinion(args.data, args.out, lang))
     if "banking77" in todo:
         summary.update(train_banking77(args.data, args.out))
     if "bench" in todo:

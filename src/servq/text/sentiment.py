@@ -31,14 +31,20 @@ from servq.text.features import FeatureSpec, featurize, linear_scores
 POSITIVE = "positive"
 NEGATIVE = "negative"
 NEUTRAL = "neutral"
+#: the label of the opinion models for a text that expresses satisfaction or dissatisfaction
+OPINION = "opinion"
 
 #: shipped model name -> file in ``servq/text/models/``
 MODELS: dict[str, str] = {
     "sentiment-zh": "sentiment_zh.npz",
     "sentiment-en": "sentiment_en.npz",
+    "opinion-zh": "opinion_zh.npz",
+    "opinion-en": "opinion_en.npz",
     "intent-banking77": "intent_banking77_en.npz",
 }
 SENTIMENT_MODELS: dict[str, str] = {"zh": "sentiment-zh", "en": "sentiment-en"}
+#: per language, the model telling an opinion from a neutral text (question, request, fact)
+OPINION_MODELS: dict[str, str] = {"zh": "opinion-zh", "en": "opinion-en"}
 
 _FORMAT = "servq-text-classifier/1"
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
@@ -215,27 +221,32 @@ def load_model(name: str) -> TextClassifier:
 
 @dataclass(frozen=True)
 class Sentiment:
-    """The sentiment of one text: ``score`` is the probability that it is positive."""
+    """The sentiment of one text: ``score`` leans to 1 for positive and to 0 for negative (0.5:
+    no lean); ``opinion`` is the probability that the text expresses an opinion at all."""
 
     label: str
     score: float
     lang: str
+    opinion: float = 0.0
 
 
 @dataclass(frozen=True)
 class SentimentResult:
-    """Sentiment of a batch: ``labels[i]``, ``scores[i]`` (probability positive, 0.5 for an
-    empty text) and ``langs[i]`` (``'zh'``, ``'en'`` or ``''`` for an empty text)."""
+    """Sentiment of a batch: ``labels[i]``, ``scores[i]`` (0.5 for an empty text),
+    ``langs[i]`` (``'zh'``, ``'en'`` or ``''`` for an empty text) and ``opinions[i]`` (the
+    probability that the text expresses an opinion; 0 for an empty text)."""
 
     labels: list[str]
     scores: FloatArray
     langs: list[str]
+    opinions: FloatArray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> Sentiment:
-        return Sentiment(self.labels[i], float(self.scores[i]), self.langs[i])
+        opinion = 0.0 if self.opinions is None else float(self.opinions[i])
+        return Sentiment(self.labels[i], float(self.scores[i]), self.langs[i], opinion)
 
     def __iter__(self) -> Iterator[Sentiment]:
         for i in range(len(self.labels)):
@@ -248,10 +259,46 @@ def neutral_band(model: TextClassifier) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def opinion_gate(model: TextClassifier) -> float:
+    """The probability of an opinion below which an opinion model calls a text neutral."""
+    return float(model.meta.get("gate", 0.5))
+
+
+def _probability_of(model: TextClassifier, scores: FloatArray, label: str) -> FloatArray:
+    """From a two-label model's raw scores (log-odds of ``labels[1]``), the probability of
+    ``label``."""
+    p = _sigmoid(scores[:, 0])
+    return p if model.labels[1] == label else 1.0 - p
+
+
+def sentiment_and_opinion(
+    texts: Sequence[str], lang: str
+) -> tuple[FloatArray, FloatArray, TextClassifier]:
+    """For texts of one language: the probability that each is positive, the probability that
+    it expresses an opinion, and the sentiment model. The two models share one feature pass
+    when they read texts the same way."""
+    model = load_model(SENTIMENT_MODELS[lang])
+    gate = load_model(OPINION_MODELS[lang])
+    blocks = featurize(list(texts), model.spec)
+    n = len(texts)
+    p = _probability_of(model, linear_scores(blocks, model.weights, model.bias, n), POSITIVE)
+    if gate.spec != model.spec:
+        blocks = featurize(list(texts), gate.spec)
+    q = _probability_of(gate, linear_scores(blocks, gate.weights, gate.bias, n), OPINION)
+    return p, q, model
+
+
 def predict_sentiment(
     texts: Sequence[str | None], lang: str | Sequence[str] | None = None
 ) -> SentimentResult:
-    """Sentiment of each text with the shipped Chinese or English model.
+    """Sentiment of each text with the shipped Chinese or English models.
+
+    Two models read each text: the sentiment model gives ``p``, the probability that it is
+    positive, and the opinion model ``q``, the probability that it expresses an opinion at all
+    (a question, a request or a plain fact does not). The label is ``neutral`` when ``q`` is
+    under the opinion model's gate, else ``positive``/``negative`` by ``p`` and the sentiment
+    model's neutral band. The score is ``0.5 + (p - 0.5) * q``: the sentiment's lean, weighed by
+    how surely the text is an opinion, so a question scores near 0.5.
 
     ``lang``: ``None`` detects the language of each text, ``'zh'`` or ``'en'`` applies to all,
     or a sequence gives one language per text (``None`` or ``""`` in it: detected). Empty texts
@@ -272,18 +319,24 @@ def predict_sentiment(
     for x in set(langs) - {"", *SENTIMENT_MODELS}:
         raise ValueError(f"no sentiment model for language {x!r}; use 'zh' or 'en'")
     scores = np.full(n, 0.5, dtype=np.float64)
+    opinions = np.zeros(n, dtype=np.float64)
     labels = [NEUTRAL] * n
-    for code, name in SENTIMENT_MODELS.items():
+    for code in SENTIMENT_MODELS:
         idx = [i for i, x in enumerate(langs) if x == code]
         if not idx:
             continue
-        model = load_model(name)
-        p = model.predict_proba([clean[i] for i in idx])[:, model.labels.index(POSITIVE)]
+        p, q, model = sentiment_and_opinion([clean[i] for i in idx], code)
         low, high = neutral_band(model)
-        for i, pi in zip(idx, p.tolist(), strict=True):
-            scores[i] = pi
-            labels[i] = POSITIVE if pi >= high else NEGATIVE if pi <= low else NEUTRAL
-    return SentimentResult(labels=labels, scores=scores, langs=langs)
+        gate = opinion_gate(load_model(OPINION_MODELS[code]))
+        rows = np.asarray(idx)
+        scores[rows] = 0.5 + (p - 0.5) * q
+        opinions[rows] = q
+        for i, pi, qi in zip(idx, p.tolist(), q.tolist(), strict=True):
+            if qi < gate:
+                labels[i] = NEUTRAL
+            else:
+                labels[i] = POSITIVE if pi >= high else NEGATIVE if pi <= low else NEUTRAL
+    return SentimentResult(labels=labels, scores=scores, langs=langs, opinions=opinions)
 
 
 # ---------------------------------------------------------------------------------------------
