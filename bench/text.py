@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "zh-chnsenticorp-htl" / "ChnSentiCorp_htl_all.csv"
 GOAL_RATE = 2000.0
+PASSES = 3  # timed passes over all the reviews; the median is reported
 GOAL_RATIO = 10.0
 
 
@@ -35,7 +37,9 @@ def one_core() -> None:
 def model_load_seconds() -> dict[str, float]:
     """Each shipped model loaded in a fresh interpreter (nothing cached)."""
     out = {}
-    for name in ("sentiment-zh", "sentiment-en", "intent-banking77"):
+    from servq.text.sentiment import MODELS
+
+    for name in MODELS:
         code = (
             "import time;t=time.perf_counter();from servq.text.sentiment import load_model;"
             f"load_model({name!r});print(time.perf_counter()-t)"
@@ -65,12 +69,17 @@ def main() -> None:
     reviews = pd.read_csv(DATA)["review"].dropna().astype(str).tolist()
     if args.reviews:
         reviews = (reviews * (args.reviews // len(reviews) + 1))[: args.reviews]
-    analyze(reviews[:50])  # load the models and lexicons once, outside the clock
-    t0 = time.perf_counter()
-    found = analyze(reviews)
-    servq_s = time.perf_counter() - t0
-    assert len(found) == len(reviews)
-    servq_rate = len(reviews) / servq_s
+    # load the models and lexicons once, outside the clock: Chinese and English ones (a few
+    # ChnSentiCorp reviews are detected as English)
+    analyze([*reviews[:50], "The agent was rude and hung up on me."])
+    rates = []
+    for _ in range(PASSES):
+        t0 = time.perf_counter()
+        found = analyze(reviews)
+        rates.append(len(reviews) / (time.perf_counter() - t0))
+        assert len(found) == len(reviews)
+    servq_rate = statistics.median(rates)
+    servq_s = len(reviews) / servq_rate
 
     from snownlp import SnowNLP
 
@@ -88,6 +97,7 @@ def main() -> None:
         "reviews": len(reviews),
         "servq_seconds": round(servq_s, 2),
         "servq_reviews_per_s": round(servq_rate),
+        "servq_passes_per_s": [round(r) for r in rates],
         "snownlp_reviews": len(sample),
         "snownlp_reviews_per_s": round(snow_rate, 1),
         "ratio_to_snownlp": round(servq_rate / snow_rate, 1),
@@ -98,7 +108,8 @@ def main() -> None:
     }
     print(
         f"text    {len(reviews):,} Chinese reviews, full pass, one core: {servq_rate:,.0f}/s "
-        f"(goal {GOAL_RATE:,.0f}/s, ratio {servq_rate / GOAL_RATE:.2f}); snownlp sentiment "
+        f"(median of {PASSES} passes: {', '.join(f'{r:,.0f}' for r in sorted(rates))}; "
+        f"goal {GOAL_RATE:,.0f}/s, ratio {servq_rate / GOAL_RATE:.2f}); snownlp sentiment "
         f"alone {snow_rate:,.1f}/s: servq is {servq_rate / snow_rate:,.1f}x "
         f"(goal {GOAL_RATIO:.0f}x)"
     )

@@ -32,7 +32,7 @@ Urgency (``high`` / ``medium`` / ``low``), from hits and urgency words that are 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -138,6 +138,31 @@ def _nested_regex(words: Iterable[str], fan: int = 4) -> str:
     return build(sorted(by_first))
 
 
+class _LazyPattern:
+    """A regular expression compiled the first time it is used: a lexicon has hundreds of Latin
+    words, most of which a batch of texts never reaches (their leading run never occurs), so
+    compiling them all up front cost more than matching a whole batch."""
+
+    __slots__ = ("_flags", "_pattern", "_source")
+
+    def __init__(self, source: str, flags: int) -> None:
+        self._source = source
+        self._flags = flags
+        self._pattern: re.Pattern[str] | None = None
+
+    def _compiled(self) -> re.Pattern[str]:
+        pat = self._pattern
+        if pat is None:
+            pat = self._pattern = re.compile(self._source, self._flags)
+        return pat
+
+    def match(self, text: str, pos: int) -> re.Match[str] | None:
+        return self._compiled().match(text, pos)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self._compiled().finditer(text)
+
+
 class WordMatcher:
     """Finds a fixed set of words in texts by the rule above.
 
@@ -149,13 +174,13 @@ class WordMatcher:
 
     def __init__(self, words: Iterable[str], *, fold_apostrophes: bool = False) -> None:
         zh: set[str] = set()
-        lead: dict[str, list[tuple[int, str, re.Pattern[str]]]] = {}
-        odd: list[tuple[str, re.Pattern[str]]] = []
+        lead: dict[str, list[tuple[int, str, _LazyPattern]]] = {}
+        odd: list[tuple[str, _LazyPattern]] = []
         for word in dict.fromkeys(words):
             if is_chinese(word):
                 zh.add(word)
                 continue
-            pat = re.compile(word_pattern(word, fold_apostrophes=fold_apostrophes), re.IGNORECASE)
+            pat = _LazyPattern(word_pattern(word, fold_apostrophes=fold_apostrophes), re.IGNORECASE)
             m = _WORD_START.match(word)
             if m is None:
                 odd.append((word, pat))
