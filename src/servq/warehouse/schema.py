@@ -137,7 +137,7 @@ CASE_EVENT = Table(
 # what servq.text works out of a row's free text as it is ingested (feedback and calls)
 TEXT_ANALYSIS = (
     _c("sentiment_label", doc="positive, negative or neutral, from the shipped model"),
-    _c("sentiment_score", "float", "probability that the text is positive, 0..1"),
+    _c("sentiment_score", "float", "0..1: 1 praise, 0 complaint, 0.5 no opinion"),
     _c("attitude_score", "float", "polarity of what the text says of staff attitude, -1..1"),
     _c("aspects", "json", "aspect → polarity (-1..1) for each service aspect mentioned"),
     _c("risk_categories", doc="comma-separated risk-word categories found (legal, media...)"),
