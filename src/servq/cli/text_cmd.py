@@ -156,26 +156,37 @@ def train_cmd(
 def evaluate_cmd(
     data: Annotated[Path, typer.Option("--data", help="Labelled CSV, TSV or JSON lines.")],
     model: Annotated[
-        str, typer.Option(help="A shipped model (sentiment-zh, sentiment-en, ...) or a file.")
-    ] = "sentiment-zh",
+        str,
+        typer.Option(
+            help="'sentiment': the labels servq gives (positive, negative, neutral; language "
+            "per text); or a shipped model (sentiment-zh, opinion-en, ...) or a model file."
+        ),
+    ] = "sentiment",
     text_column: Annotated[str, typer.Option(help="Column with the text.")] = "text",
     label_column: Annotated[str, typer.Option(help="Column with the label.")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Accuracy, macro-F1 and the confusion matrix of a model on labelled texts.
-    评估模型：准确率、宏平均 F1、混淆矩阵。"""
+    """Accuracy, macro-F1 and the confusion matrix of a model on labelled texts. With
+    ``--model sentiment`` (the default), the labels servq itself gives, neutral included.
+    评估模型：准确率、宏平均 F1、混淆矩阵；默认评估 servq 实际给出的情感标签（含中性）。"""
     from servq.text.sentiment import (
         MODELS,
         TextClassifier,
         evaluate,
+        evaluate_predictions,
         load_model,
+        predict_sentiment,
         read_labelled_file,
     )
 
     try:
-        clf = load_model(model) if model in MODELS else TextClassifier.load(Path(model))
         texts, labels = read_labelled_file(data, text_column, label_column)
-        report = evaluate(clf, texts, labels)
+        if model == "sentiment":
+            predicted = predict_sentiment(texts).labels
+            report = evaluate_predictions([str(x) for x in labels], predicted)
+        else:
+            clf = load_model(model) if model in MODELS else TextClassifier.load(Path(model))
+            report = evaluate(clf, texts, labels)
     except (ServqError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
