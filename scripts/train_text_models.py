@@ -35,6 +35,7 @@ import time
 import unicodedata
 import zipfile
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,11 @@ MODELS = REPO / "src" / "servq" / "text" / "models"
 SERVICE_EVAL = REPO / "tests" / "text" / "data"
 
 SPLIT_SEED = 20250
+#: the features of the Chinese sentiment model; the Chinese opinion model reads texts the same
+#: way, so that ``predict_sentiment`` featurizes a text once for both
+ZH_SPEC = FeatureSpec(n_buckets=1 << 20, char_ngrams=(1, 3), binary=True)
+#: weight of the hand-written service sentences in the Chinese sentiment training
+ZH_HAND_WEIGHT = 5.0
 SHINGLE = 4
 JACCARD = 0.5
 
@@ -293,10 +299,26 @@ def timed(label: str, t0: float) -> None:
 # Chinese
 
 
+def zh_weights(source: np.ndarray, chn_weight: float) -> np.ndarray:
+    """Sample weights of the Chinese training rows by their ``source``: online-shopping 1,
+    ChnSentiCorp ``chn_weight``, hand-written ``ZH_HAND_WEIGHT``."""
+    weight = np.where(source == "shop", 1.0, chn_weight)
+    weight[source == "hand"] = ZH_HAND_WEIGHT
+    return weight
+
+
+def log_loss(p: np.ndarray, truth: np.ndarray) -> float:
+    """Mean log-loss of probabilities ``p`` of the label whose rows ``truth`` marks."""
+    q = np.clip(np.where(truth, p, 1 - p), 1e-9, 1.0)
+    return float(-np.log(q).mean())
+
+
+@cache
 def zh_data(data: Path) -> dict[str, Any]:
     """The Chinese sets, the ChnSentiCorp split (``tr``, ``va``, ``te``: row positions) and, per
     training set, the mask of near-duplicates of a validation or test review with the rules that
-    found them (``dup_chn``/``rules_chn``, ``dup_shop``/``rules_shop``, ``dup_service``)."""
+    found them (``dup_chn``/``rules_chn``, ``dup_shop``/``rules_shop``, ``dup_service``).
+    Computed once per data folder (the near-duplicate search takes seconds); read-only."""
     chn = load_chnsenticorp(data)
     shop = load_shopping(data)
     service = load_tsv(MODELS / "train_service_zh.tsv")
@@ -351,15 +373,14 @@ def train_zh(data: Path, out: Path) -> dict[str, Any]:
     print(f"training texts: {len(texts)}")
     val_texts = chn["text"].iloc[va].tolist()
     val_labels = chn["label"].iloc[va].tolist()
-    spec = FeatureSpec(n_buckets=1 << 20, char_ngrams=(1, 3), binary=True)
+    spec = ZH_SPEC
     timed("data", t0)
 
     # choices on the validation split: weight of the in-domain ChnSentiCorp rows, and C
     best: tuple[float, float, float] | None = None
     best_model: TextClassifier | None = None
     for chn_weight in (1.0, 5.0, 10.0):
-        weight = np.where(source == "shop", 1.0, chn_weight)
-        weight[source == "hand"] = 5.0
+        weight = zh_weights(source, chn_weight)
         for c in (3.0, 10.0, 30.0):
             model = train_classifier(texts, labels, lang="zh", spec=spec, C=c, sample_weight=weight)
             acc = evaluate(model, val_texts, val_labels).accuracy
@@ -504,8 +525,7 @@ def train_en(data: Path, out: Path) -> dict[str, Any]:
                 held = pool[fold == f]["text"].tolist()
                 oof[fold == f] = model.predict_proba(held)[:, model.labels.index(POSITIVE)]
             right = (oof >= 0.5) == y
-            q = np.clip(np.where(y, oof, 1 - oof), 1e-9, 1.0)
-            loss = float(-np.log(q).mean())
+            loss = log_loss(oof, y)
             print(
                 f"  5-fold CV, hand-written weight {hand_weight}, C {c:>4}: accuracy IMDB "
                 f"{right[~is_hand].mean():.4f}, hand-written {right[is_hand].mean():.4f}, "
@@ -581,7 +601,7 @@ def opinion_material(data: Path, lang: str) -> tuple[pd.DataFrame, pd.DataFrame,
         )
         reviews = reviews.sample(n=2000, random_state=SPLIT_SEED).assign(source="reviews")
         check = chn.iloc[d["te"]].assign(source="ChnSentiCorp test")
-        spec = FeatureSpec(n_buckets=1 << 20, char_ngrams=(1, 3), binary=True)
+        spec = ZH_SPEC
     else:
         folder = data / "en-yelp-labelled-sentences"
         reviews = load_sentences(folder / "imdb_labelled.txt").assign(source="reviews")
@@ -626,8 +646,7 @@ def train_opinion(data: Path, out: Path, lang: str) -> dict[str, Any]:
             held = train[fold == f]["text"].tolist()
             oof[fold == f] = model.predict_proba(held)[:, model.labels.index(OPINION)]
         truth = y == OPINION
-        q = np.clip(np.where(truth, oof, 1 - oof), 1e-9, 1.0)
-        loss = float(-np.log(q).mean())
+        loss = log_loss(oof, truth)
         right = (oof >= 0.5) == truth
         print(
             f"  5-fold CV, C {c:>4}: neutral right {right[~truth].mean():.4f}, opinion right "

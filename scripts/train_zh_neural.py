@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from train_text_models import DATA, MODELS, zh_data  # noqa: E402
+from train_text_models import DATA, MODELS, zh_data, zh_weights  # noqa: E402
 
 from servq.text.features import normalise  # noqa: E402
 from servq.text.sentiment import POSITIVE, TextClassifier  # noqa: E402
@@ -113,7 +113,7 @@ def main() -> None:
     val = [normalise(t)[:400] for t in d["val_texts"]]
     y = torch.tensor([lab == POSITIVE for lab in d["labels"]], dtype=torch.float32)
     y_val = np.array([lab == POSITIVE for lab in d["val_labels"]])
-    weight = torch.tensor(np.where(d["source"] == "shop", 1.0, 5.0), dtype=torch.float32)
+    weight = torch.tensor(zh_weights(d["source"], 5.0), dtype=torch.float32)
     counts = Counter("".join(train))
     vocab = {ch: i + 2 for i, ch in enumerate(sorted(c for c, n in counts.items() if n >= 2))}
     n_vocab = len(vocab) + 2
